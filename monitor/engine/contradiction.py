@@ -1,0 +1,55 @@
+"""`contradiction`: a `then` event occurs while a matching `first` for the key is at most `within` older."""
+
+from __future__ import annotations
+
+from monitor.engine.context import StepContext, fire, forget_before, resolve
+from monitor.engine.state import Finding, Held, KeyState
+from monitor.events import EventRef
+
+
+def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
+    """Record promises, match contradicting events against them (in either arrival order)."""
+    rule = ctx.rule
+    assert rule.first is not None and rule.then is not None and rule.within is not None
+    findings: list[Finding] = []
+    if rule.first.accepts(event) and ctx.holds(rule.first, {"first": event}):
+        state.held.append(Held(slot="first", event=event))
+        # A `then` that arrived before its (late) `first` is held for the lateness; match it now.
+        for held in _held(state, "then"):
+            if rule.within.contains(event.time, held.time) and ctx.holds(
+                rule.then, {"first": event, "then": held}
+            ):
+                _add(findings, fire(ctx, state, {"first": event, "then": held}, event, held))
+    if rule.then.accepts(event):
+        promises = sorted(_held(state, "first"), key=lambda e: e.time, reverse=True)
+        for promise in promises:
+            if promise.id == event.id and promise.source == event.source:
+                continue
+            if rule.within.contains(promise.time, event.time) and ctx.holds(
+                rule.then, {"first": promise, "then": event}
+            ):
+                _add(findings, fire(ctx, state, {"first": promise, "then": event}, promise, event))
+                break
+        state.held.append(Held(slot="then", event=event))
+    findings.extend(resolve(ctx, state, event))
+    return findings
+
+
+def sweep(ctx: StepContext, state: KeyState) -> list[Finding]:
+    """Forget promises whose window closed and held follow-ups older than the lateness."""
+    assert ctx.rule.within is not None
+    horizon = ctx.now - ctx.rule.within.horizon - ctx.lateness
+    forget_before(state, horizon)
+    state.held = [
+        h for h in state.held if h.slot == "first" or h.event.time >= ctx.now - ctx.lateness
+    ]
+    return []
+
+
+def _held(state: KeyState, slot: str) -> list[EventRef]:
+    return [h.event for h in state.held if h.slot == slot]
+
+
+def _add(findings: list[Finding], finding: Finding | None) -> None:
+    if finding is not None:
+        findings.append(finding)

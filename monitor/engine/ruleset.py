@@ -1,0 +1,99 @@
+"""The running rule set: which rules an event concerns (indexed by type), and dispatch to each kind."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.engine import contradiction, stalled
+from monitor.engine.clock import DEFAULT_LATENESS
+from monitor.engine.context import StepContext, is_duplicate
+from monitor.engine.state import Finding, KeyState
+from monitor.events import Event, EventRef
+from monitor.rules.compiled import CompiledRule
+from monitor.rules.expressions import EvaluationError
+
+StepFn = Callable[[StepContext, KeyState, EventRef], list[Finding]]
+SweepFn = Callable[[StepContext, KeyState], list[Finding]]
+
+KINDS: dict[str, tuple[StepFn, SweepFn]] = {
+    "contradiction": (contradiction.step, contradiction.sweep),
+    "stalled": (stalled.step, stalled.sweep),
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    """An event concerns `rule` under correlation `key`."""
+
+    rule: CompiledRule
+    key: str
+
+
+class Ruleset:
+    """Rules indexed by event type, so an event only meets the rules that can use it.
+
+    Not thread-safe; each worker task owns one. `eval_errors` counts CEL failures per rule.
+    """
+
+    def __init__(self, rules: Iterable[CompiledRule], lateness: timedelta = DEFAULT_LATENESS):
+        self.rules: dict[str, CompiledRule] = {r.id: r for r in rules}
+        self.lateness = lateness
+        self.eval_errors: Counter[str] = Counter()
+        self._by_type: dict[str, list[CompiledRule]] = defaultdict(list)
+        for rule in self.rules.values():
+            if rule.kind not in KINDS:
+                continue
+            for type_name in sorted({t for m in rule.matchers for t in m.types}):
+                self._by_type[type_name].append(rule)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def supported(self) -> list[CompiledRule]:
+        """Rules whose kind the engine can run."""
+        return [r for r in self.rules.values() if r.kind in KINDS]
+
+    def routes(self, event: Event, view: Mapping[str, Any] | None = None) -> list[Route]:
+        """The rules this event concerns and the key each one correlates it under."""
+        candidates = self._by_type.get(event.type)
+        if not candidates:
+            return []
+        view = view if view is not None else event.to_cel()
+        routes = []
+        for rule in candidates:
+            if not any(m.accepts(event) for m in rule.matchers):
+                continue
+            try:
+                key = rule.key.key_of(view)
+            except EvaluationError:
+                self.eval_errors[rule.id] += 1
+                continue
+            if key is not None:
+                routes.append(Route(rule, key))
+        return routes
+
+    def step(
+        self, rule: CompiledRule, key: str, state: KeyState, event: EventRef, now: datetime
+    ) -> list[Finding]:
+        """Apply one event to one rule+key state (mutated in place); duplicates are ignored."""
+        if is_duplicate(state, event):
+            return []
+        ctx = StepContext(rule, key, now, self.lateness)
+        findings = KINDS[rule.kind][0](ctx, state, event)
+        self._count(ctx)
+        return findings
+
+    def sweep(self, rule: CompiledRule, key: str, state: KeyState, now: datetime) -> list[Finding]:
+        """Advance one rule+key state to `now`: fire due deadlines, expire old state."""
+        ctx = StepContext(rule, key, now, self.lateness)
+        findings = KINDS[rule.kind][1](ctx, state)
+        self._count(ctx)
+        return findings
+
+    def _count(self, ctx: StepContext) -> None:
+        if ctx.errors:
+            self.eval_errors[ctx.rule.id] += len(ctx.errors)

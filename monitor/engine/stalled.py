@@ -1,0 +1,99 @@
+"""`stalled`: `within` passes after `first` with no matching `then` (and no `cancel`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from monitor.engine.context import StepContext, fire, forget_before, resolve
+from monitor.engine.state import Expectation, Finding, Held, KeyState, identity_of
+from monitor.events import EventRef
+
+
+def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
+    """Open expectations on `first`; close them on `then` or `cancel` (resolving breached ones)."""
+    rule = ctx.rule
+    assert rule.first is not None and rule.then is not None and rule.within is not None
+    findings: list[Finding] = []
+    if rule.first.accepts(event) and ctx.holds(rule.first, {"first": event}):
+        due = rule.within.deadline(event.time)
+        early = [
+            h.event
+            for h in state.held
+            if h.slot == "then"
+            and event.time <= h.event.time
+            and ctx.holds(rule.then, {"first": event, "then": h.event})
+        ]
+        if not early:
+            state.expectations.append(Expectation(opened_by=event, due=due))
+    if rule.then.accepts(event):
+        kept, met = _settle(ctx, state, event, "then")
+        findings.extend(met)
+        if len(kept) == len(state.expectations):
+            state.held.append(Held(slot="then", event=event))  # may answer a `first` still in flight
+        state.expectations = kept
+    if rule.cancel is not None and rule.cancel.accepts(event):
+        kept, met = _settle(ctx, state, event, "cancel")
+        findings.extend(met)
+        state.expectations = kept
+    findings.extend(resolve(ctx, state, event))
+    return findings
+
+
+def _settle(
+    ctx: StepContext, state: KeyState, event: EventRef, slot: str
+) -> tuple[list[Expectation], list[Finding]]:
+    matcher = ctx.rule.then if slot == "then" else ctx.rule.cancel
+    kept: list[Expectation] = []
+    findings: list[Finding] = []
+    for expectation in state.expectations:
+        first = expectation.opened_by
+        if event.time < first.time or not ctx.holds(matcher, {"first": first, slot: event}):
+            kept.append(expectation)
+            continue
+        if expectation.breached_at is None:
+            continue  # answered in time (or cancelled before the SLA): nothing to say
+        late_by = event.time - expectation.due
+        if slot == "cancel":
+            note = "cancelled after the SLA was breached"
+        elif late_by > timedelta(0):
+            note = "follow-up arrived late"
+        else:
+            note = "follow-up was on time but reached the monitor late"
+        findings.append(
+            ctx.finding(
+                "resolved",
+                {"first": first, slot: event},
+                identity_of(first),
+                event.time,
+                note=note,
+                late_by=late_by,
+            )
+        )
+    return kept, findings
+
+
+def sweep(ctx: StepContext, state: KeyState) -> list[Finding]:
+    """Fire every expectation whose deadline has passed; forget what is too old to matter."""
+    rule = ctx.rule
+    assert rule.within is not None
+    findings: list[Finding] = []
+    pending: list[Expectation] = []
+    for expectation in state.expectations:
+        if expectation.breached_at is None and expectation.due <= ctx.now:
+            finding = fire(ctx, state, {"first": expectation.opened_by}, expectation.opened_by)
+            if finding is not None:
+                findings.append(_as_breach(finding, expectation))
+            pending.append(expectation.model_copy(update={"breached_at": ctx.now}))
+        elif expectation.breached_at is not None and expectation.due + rule.within.horizon < ctx.now:
+            continue  # a follow-up this late is not expected any more
+        else:
+            pending.append(expectation)
+    state.expectations = pending
+    forget_before(state, ctx.now - rule.within.horizon - ctx.lateness)
+    state.held = [h for h in state.held if h.event.time >= ctx.now - ctx.lateness]
+    return findings
+
+
+def _as_breach(finding: Finding, expectation: Expectation) -> Finding:
+    return replace(finding, event_time=expectation.due, extra={"due": expectation.due})

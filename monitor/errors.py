@@ -1,0 +1,102 @@
+"""The error vocabulary shared by every part of cxmon: locations, issue codes, rule issues."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class CxmonError(Exception):
+    """Root of every error cxmon raises on purpose."""
+
+
+@dataclass(frozen=True, order=True)
+class SourceLocation:
+    """A position in a file, 1-based line and column (0 means unknown)."""
+
+    file: str
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        if self.line == 0:
+            return self.file
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class IssueCode(StrEnum):
+    """Stable codes for everything that can be wrong with a rule file."""
+
+    YAML_SYNTAX = "YAML_SYNTAX"
+    FILE_VERSION = "FILE_VERSION"
+    UNKNOWN_FIELD = "UNKNOWN_FIELD"
+    MISSING_FIELD = "MISSING_FIELD"
+    WRONG_TYPE = "WRONG_TYPE"
+    RULE_DURATION = "RULE_DURATION"
+    RULE_KIND_FIELDS = "RULE_KIND_FIELDS"
+    DUPLICATE_RULE = "DUPLICATE_RULE"
+    DUPLICATE_NAME = "DUPLICATE_NAME"
+    CEL_SYNTAX = "CEL_SYNTAX"
+    CEL_SCOPE = "CEL_SCOPE"
+    UNKNOWN_NAME = "UNKNOWN_NAME"
+    TEMPLATE_SYNTAX = "TEMPLATE_SYNTAX"
+    NO_RULES = "NO_RULES"
+
+
+ISSUE_DESCRIPTIONS: dict[IssueCode, str] = {
+    IssueCode.YAML_SYNTAX: "the file is not valid YAML",
+    IssueCode.FILE_VERSION: "the file does not declare a supported `version`",
+    IssueCode.UNKNOWN_FIELD: "a key the rule format does not know (often a typo)",
+    IssueCode.MISSING_FIELD: "a required key is absent",
+    IssueCode.WRONG_TYPE: "a value has the wrong type or is not one of the allowed values",
+    IssueCode.RULE_DURATION: "a duration is not like 90s, 15m, 4h, 2d or 1w",
+    IssueCode.RULE_KIND_FIELDS: "the rule lacks a field its kind needs, or has one it cannot use",
+    IssueCode.DUPLICATE_RULE: "two rules share an id",
+    IssueCode.DUPLICATE_NAME: "two files define the same list, macro or calendar",
+    IssueCode.CEL_SYNTAX: "a CEL expression does not parse",
+    IssueCode.CEL_SCOPE: "a CEL expression reads a name that is not in scope there",
+    IssueCode.UNKNOWN_NAME: "a reference to a list or macro that is not defined",
+    IssueCode.TEMPLATE_SYNTAX: "a message template does not parse",
+    IssueCode.NO_RULES: "no rule files were found",
+}
+
+
+@dataclass(frozen=True)
+class RuleIssue:
+    """One problem found in a rule file, printable as `file:line:col: error[CODE] ...`."""
+
+    code: IssueCode
+    message: str
+    location: SourceLocation
+    rule_id: str | None = None
+    hint: str | None = None
+    severity: str = field(default="error")
+
+    def __str__(self) -> str:
+        rule = f"rule '{self.rule_id}': " if self.rule_id else ""
+        line = f"{self.location}: {self.severity}[{self.code}] {rule}{self.message}"
+        return f"{line}\n  hint: {self.hint}" if self.hint else line
+
+    def to_json(self) -> str:
+        """One JSON object, for machines (`--format json`)."""
+        return json.dumps(
+            {
+                "code": str(self.code),
+                "severity": self.severity,
+                "file": self.location.file,
+                "line": self.location.line,
+                "col": self.location.col,
+                "rule": self.rule_id,
+                "message": self.message,
+                "hint": self.hint,
+            }
+        )
+
+
+class RuleError(CxmonError):
+    """Raised at a boundary (CLI, worker start, reload) when rules have errors."""
+
+    def __init__(self, issues: list[RuleIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))

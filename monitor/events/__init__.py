@@ -1,0 +1,6 @@
+"""Events: the CloudEvents envelope, its wire codec, and the reasons a record is rejected."""
+
+from monitor.events.envelope import Event, EventRef, department_of
+from monitor.events.rejects import RejectReason, Rejected
+
+__all__ = ["Event", "EventRef", "RejectReason", "Rejected", "department_of"]

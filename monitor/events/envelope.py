@@ -1,0 +1,100 @@
+"""The event envelope every department's record is turned into (CloudEvents 1.0 attributes)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def department_of(source: str) -> str:
+    """The department named by a CloudEvents `source`: `billing`, `/billing/eu`, `kafka://billing/x`."""
+    rest = source.split("://", 1)[1] if "://" in source else source
+    for segment in rest.split("/"):
+        if segment:
+            return segment
+    return source
+
+
+class Event(BaseModel):
+    """One thing a department did for a customer, in event time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    time: datetime
+    subject: str = Field(min_length=1)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("time")
+    @classmethod
+    def _aware_utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("time must carry a UTC offset, e.g. 2026-05-01T09:30:00Z")
+        return value.astimezone(UTC)
+
+    @property
+    def department(self) -> str:
+        """The department that emitted the event (first segment of `source`)."""
+        return department_of(self.source)
+
+    def ref(self) -> EventRef:
+        """A compact reference kept in state and alert evidence."""
+        return EventRef(
+            id=self.id,
+            source=self.source,
+            type=self.type,
+            time=self.time,
+            subject=self.subject,
+            data=self.data,
+        )
+
+    def to_cel(self) -> dict[str, Any]:
+        """The event as CEL and templates see it (built once per event)."""
+        return {
+            "id": self.id,
+            "source": self.source,
+            "department": self.department,
+            "type": self.type,
+            "time": self.time,
+            "subject": self.subject,
+            "data": self.data,
+        }
+
+
+class EventRef(BaseModel):
+    """An event as remembered in state and shown as evidence."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    source: str
+    type: str
+    time: datetime
+    subject: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def department(self) -> str:
+        """The department that emitted the event."""
+        return department_of(self.source)
+
+    def to_cel(self) -> dict[str, Any]:
+        """The remembered event as CEL and templates see it."""
+        return {
+            "id": self.id,
+            "source": self.source,
+            "department": self.department,
+            "type": self.type,
+            "time": self.time,
+            "subject": self.subject,
+            "data": self.data,
+        }
+
+
+def utcnow() -> datetime:
+    """The wall clock, aware UTC."""
+    return datetime.now(UTC)

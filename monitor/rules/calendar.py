@@ -1,0 +1,100 @@
+"""Business time: working hours in a time zone minus holidays, for SLAs like `{business: 16h, calendar: emea}`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class BusinessCalendar:
+    """Working days and hours in a zone; holidays are whole local dates."""
+
+    name: str
+    zone: ZoneInfo
+    weekdays: frozenset[int]
+    start: time
+    end: time
+    holidays: frozenset[date]
+
+    def _working(self, day: date) -> bool:
+        return day.weekday() in self.weekdays and day not in self.holidays
+
+    def add(self, moment: datetime, amount: timedelta) -> datetime:
+        """The instant when `amount` of business time has passed after `moment`."""
+        local = moment.astimezone(self.zone)
+        remaining = amount
+        day = local.date()
+        cursor = local
+        for _ in range(3660):  # at most ten years of days: a calendar with no working time ends here
+            if self._working(day):
+                opens = datetime.combine(day, self.start, self.zone)
+                closes = datetime.combine(day, self.end, self.zone)
+                begin = max(cursor, opens)
+                if begin < closes:
+                    available = closes - begin
+                    if remaining <= available:
+                        return (begin + remaining).astimezone(UTC)
+                    remaining -= available
+            day += timedelta(days=1)
+            cursor = datetime.combine(day, time(0), self.zone)
+        raise ValueError(f"calendar {self.name!r} has no working time")
+
+    def elapsed(self, start: datetime, end: datetime) -> timedelta:
+        """Business time between two instants (zero if end is not after start)."""
+        total = timedelta(0)
+        day = start.astimezone(self.zone).date()
+        last = end.astimezone(self.zone).date()
+        while day <= last:
+            if self._working(day):
+                opens = datetime.combine(day, self.start, self.zone)
+                closes = datetime.combine(day, self.end, self.zone)
+                begin, finish = max(opens, start), min(closes, end)
+                if finish > begin:
+                    total += finish - begin
+            day += timedelta(days=1)
+        return total
+
+
+def build_calendar(name: str, zone: str, days: list[str], hours: str, holidays: list[str]) -> BusinessCalendar:
+    """A calendar from its spec values; raises ValueError/KeyError on bad zone, hours or dates."""
+    opens, closes = hours.split("-")
+    start, end = time.fromisoformat(opens), time.fromisoformat(closes)
+    if end <= start:
+        raise ValueError(f"working hours must end after they start, got {hours!r}")
+    return BusinessCalendar(
+        name=name,
+        zone=ZoneInfo(zone),
+        weekdays=frozenset(DAY_NAMES.index(d) for d in days),
+        start=start,
+        end=end,
+        holidays=frozenset(date.fromisoformat(h) for h in holidays),
+    )
+
+
+@dataclass(frozen=True)
+class Window:
+    """A rule's `within`: plain wall time, or business time against a calendar."""
+
+    span: timedelta
+    calendar: BusinessCalendar | None = None
+
+    def deadline(self, start: datetime) -> datetime:
+        """When the window that opens at `start` closes."""
+        if self.calendar is None:
+            return start + self.span
+        return self.calendar.add(start, self.span)
+
+    def contains(self, start: datetime, moment: datetime) -> bool:
+        """Whether `moment` falls in the window opened at `start` (inclusive)."""
+        return start <= moment <= self.deadline(start)
+
+    @property
+    def horizon(self) -> timedelta:
+        """An upper bound of the wall time the window can last (for state expiry)."""
+        if self.calendar is None:
+            return self.span
+        return max(self.span * 7, timedelta(days=14))

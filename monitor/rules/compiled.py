@@ -1,0 +1,110 @@
+"""What the engine runs (`Compiled*`): frozen, checked, with CEL programs and templates built."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from monitor.events import Event, EventRef
+from monitor.rules.calendar import Window
+from monitor.rules.expressions import Condition
+from monitor.rules.templates import MessageTemplate
+
+
+@dataclass(frozen=True)
+class CompiledMatcher:
+    """Which events fill a slot of a rule."""
+
+    slot: str
+    sources: frozenset[str] | None
+    types: frozenset[str]
+    where: Condition | None = None
+
+    def accepts(self, event: Event | EventRef) -> bool:
+        """Whether the event's department/source and type fit (the cheap envelope check)."""
+        if event.type not in self.types:
+            return False
+        return self.sources is None or (
+            event.department in self.sources or event.source in self.sources
+        )
+
+    def holds(self, bindings: Mapping[str, Any]) -> bool:
+        """Whether the `where` condition holds with these events bound (true if there is none)."""
+        return self.where is None or self.where.holds(bindings)
+
+
+@dataclass(frozen=True)
+class KeyExpression:
+    """How a rule correlates events; `subject` takes a fast path."""
+
+    text: str
+    program: Condition | None = None
+
+    def key_of(self, view: Mapping[str, Any]) -> str | None:
+        """The correlation key for an event view, or None if it yields nothing usable."""
+        if self.program is None:
+            value = view.get("subject")
+        else:
+            value = self.program.value({**view, "event": view})
+        if value is None or value == "":
+            return None
+        return str(value)
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """One rule, ready for the engine."""
+
+    id: str
+    title: str
+    kind: str
+    severity: str
+    owners: tuple[str, ...]
+    key: KeyExpression
+    file: str
+    line: int
+    description: str | None = None
+    message: MessageTemplate | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    runbook: str | None = None
+    realert: timedelta | None = None
+    status: str = "experimental"
+    tags: tuple[str, ...] = ()
+    first: CompiledMatcher | None = None
+    then: CompiledMatcher | None = None
+    open: CompiledMatcher | None = None
+    close: CompiledMatcher | None = None
+    cancel: CompiledMatcher | None = None
+    match: CompiledMatcher | None = None
+    resolve_on: CompiledMatcher | None = None
+    within: Window | None = None
+    threshold: int | None = None
+    distinct: Condition | None = None
+
+    @property
+    def matchers(self) -> tuple[CompiledMatcher, ...]:
+        """Every slot the rule listens on."""
+        slots = (
+            self.first,
+            self.then,
+            self.open,
+            self.close,
+            self.cancel,
+            self.match,
+            self.resolve_on,
+        )
+        return tuple(m for m in slots if m is not None)
+
+    @property
+    def gap(self) -> tuple[str, str]:
+        """The department pair of the gap (who made the promise -> who broke it)."""
+        if not self.owners:
+            return ("unknown", "unknown")
+        return (self.owners[0], self.owners[-1])
+
+    @property
+    def state_identity(self) -> tuple[str, str, str]:
+        """What must stay the same for a reloaded rule to keep its state."""
+        return (self.id, self.kind, self.key.text)

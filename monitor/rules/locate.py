@@ -1,0 +1,94 @@
+"""Map a path inside a parsed YAML document (`("rules", 0, "then", "where")`) to `file:line:col`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import (
+    DoubleQuotedScalarString,
+    FoldedScalarString,
+    LiteralScalarString,
+    SingleQuotedScalarString,
+)
+
+from monitor.errors import SourceLocation
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Locator:
+    """Answers "where in the file is this?" for one YAML document."""
+
+    file: str
+    root: Any
+    lines: Sequence[str]
+
+    def resolve(self, path: Sequence[Any]) -> tuple[Path, Any]:
+        """The longest prefix of `path` that exists in the document, and the node there.
+
+        Elements that are not document keys (pydantic's union tags) are skipped.
+        """
+        node, found = self.root, []
+        for element in path:
+            if isinstance(node, dict) and isinstance(element, str) and element in node:
+                node = node[element]
+                found.append(element)
+            elif isinstance(node, list) and isinstance(element, int) and element < len(node):
+                node = node[element]
+                found.append(element)
+        return tuple(found), node
+
+    def node_at(self, path: Path) -> Any:
+        """The node at an existing path."""
+        return self.resolve(path)[1]
+
+    def value(self, path: Sequence[Any]) -> SourceLocation:
+        """Where the value at `path` starts (or the nearest existing ancestor)."""
+        found, _ = self.resolve(path)
+        return self._position(found, key=False)
+
+    def key(self, path: Sequence[Any]) -> SourceLocation:
+        """Where the key of the mapping entry at `path` is written."""
+        found, _ = self.resolve(path)
+        return self._position(found, key=True)
+
+    def _position(self, path: Path, *, key: bool) -> SourceLocation:
+        if not path:
+            return SourceLocation(self.file, 1, 1)
+        parent = self.node_at(path[:-1])
+        last = path[-1]
+        line, col = 0, 0
+        if isinstance(parent, CommentedMap) and isinstance(last, str):
+            line, col = parent.lc.key(last) if key else parent.lc.value(last)
+        elif isinstance(parent, CommentedSeq) and isinstance(last, int):
+            line, col = parent.lc.item(last)
+        return SourceLocation(self.file, line + 1, col + 1)
+
+    def inside_scalar(self, path: Path, line: int, col: int) -> SourceLocation:
+        """The file position of (line, col), 1-based, inside the string scalar at `path`."""
+        start = self.value(path)
+        scalar = self.node_at(path)
+        if isinstance(scalar, LiteralScalarString | FoldedScalarString):
+            file_line = start.line + line
+            text = self.lines[file_line - 1] if file_line - 1 < len(self.lines) else ""
+            indent = len(text) - len(text.lstrip(" "))
+            return SourceLocation(self.file, file_line, indent + col)
+        quoted = isinstance(scalar, DoubleQuotedScalarString | SingleQuotedScalarString)
+        if line == 1:
+            return SourceLocation(self.file, start.line, start.col + col - 1 + int(quoted))
+        return SourceLocation(self.file, start.line + line - 1, col)
+
+
+def to_plain(node: Any) -> Any:
+    """ruamel's round-trip containers and scalar strings, as plain Python data."""
+    if isinstance(node, dict):
+        return {str(k): to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [to_plain(v) for v in node]
+    if isinstance(node, str):
+        return str(node)
+    return node

@@ -1,0 +1,124 @@
+"""The rule-file format ops teams write (`*Spec`), as pydantic models; `rules/schema.json` comes from here."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic_core import PydanticCustomError
+
+from monitor.rules.durations import format_duration, parse_duration
+
+KINDS = ("contradiction", "stalled", "requires", "during", "burst")
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+SLOTS = ("first", "then", "open", "close", "cancel", "match", "resolve_on")
+
+Kind = Literal["contradiction", "stalled", "requires", "during", "burst"]
+Severity = Literal["info", "low", "medium", "high", "critical"]
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "duration", "expected a duration like '15m', got {value}", {"value": repr(value)}
+        )
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise PydanticCustomError("duration", str(exc)) from None
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    PlainSerializer(format_duration, return_type=str),
+    Field(json_schema_extra={"type": "string", "pattern": r"^(\d+[smhdw])+$"}),
+]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MatcherSpec(_Spec):
+    """Which events fill a slot: department/source, type, and an optional CEL condition."""
+
+    source: str | list[str] | None = Field(
+        default=None, description="department (first segment of `source`) or exact source"
+    )
+    type: str | list[str] = Field(description="event type, e.g. invoice.charged")
+    where: str | None = Field(default=None, description="CEL condition over the event")
+
+
+class BusinessTimeSpec(_Spec):
+    """An SLA counted in business time against a named calendar."""
+
+    business: Duration
+    calendar: str
+
+
+class RuleSpec(_Spec):
+    """One conflict rule."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="unique slug")
+    title: str
+    description: str | None = None
+    kind: Kind
+    severity: Severity = "medium"
+    owners: list[str] = Field(default_factory=list, description="departments, in gap direction")
+    key: str = Field(default="subject", description="CEL over the event; the correlation key")
+    message: str | None = Field(default=None, description="Jinja2 template")
+    labels: dict[str, str] = Field(default_factory=dict)
+    runbook: str | None = None
+    realert: Duration | None = None
+    status: Literal["experimental", "test", "stable"] = "experimental"
+    enabled: bool = True
+    tags: list[str] = Field(default_factory=list)
+    first: MatcherSpec | None = None
+    then: MatcherSpec | None = None
+    open: MatcherSpec | None = None
+    close: MatcherSpec | None = None
+    cancel: MatcherSpec | None = None
+    match: MatcherSpec | None = None
+    resolve_on: MatcherSpec | None = None
+    within: Duration | BusinessTimeSpec | None = None
+    threshold: int | None = Field(default=None, ge=2)
+    distinct: str | None = Field(default=None, description="CEL value counted distinctly")
+
+
+class DefaultsSpec(_Spec):
+    """Values applied to every rule of the file that does not set them."""
+
+    severity: Severity | None = None
+    owners: list[str] | None = None
+    key: str | None = None
+    labels: dict[str, str] | None = None
+    runbook: str | None = None
+    realert: Duration | None = None
+    status: Literal["experimental", "test", "stable"] | None = None
+    tags: list[str] | None = None
+
+
+class CalendarSpec(_Spec):
+    """Working hours in a time zone, minus holidays, for business-time SLAs."""
+
+    timezone: str = "UTC"
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"]
+    )
+    hours: str = Field(default="09:00-17:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")
+    holidays: list[str] = Field(default_factory=list, description="ISO dates, YYYY-MM-DD")
+
+
+class RuleFileSpec(_Spec):
+    """A whole rule file."""
+
+    version: Literal[1]
+    lists: dict[str, list[Any]] = Field(default_factory=dict)
+    macros: dict[str, str] = Field(default_factory=dict)
+    defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
+    calendars: dict[str, CalendarSpec] = Field(default_factory=dict)
+    rules: list[RuleSpec] = Field(default_factory=list)
