@@ -126,6 +126,10 @@ def _slot_of(finding: Finding, ref: EventRef) -> str:
 
 
 def _resolution(finding: Finding) -> str:
-    if finding.late_by is not None and finding.late_by.total_seconds() > 0:
-        return f"Resolved: {finding.note} ({humanize(finding.late_by)} after the deadline)"
+    answer = finding.bindings.get("then") or finding.bindings.get("cancel")
+    if answer is not None and finding.late_by is not None:
+        what = f"{answer.department} sent {answer.type}"
+        if finding.late_by.total_seconds() > 0:
+            return f"Resolved: {what} {humanize(finding.late_by)} after the deadline"
+        return f"Resolved: {what} in time; it reached the monitor late"
     return f"Resolved: {finding.note}" if finding.note else "Resolved"

@@ -43,6 +43,7 @@ class Ruleset:
         self.rules: dict[str, CompiledRule] = {r.id: r for r in rules}
         self.lateness = lateness
         self.eval_errors: Counter[str] = Counter()
+        self.handoffs: list[tuple[str, float]] = []  # (rule id, seconds); the caller drains it
         self._by_type: dict[str, list[CompiledRule]] = defaultdict(list)
         for rule in self.rules.values():
             if rule.kind not in KINDS:
@@ -97,3 +98,5 @@ class Ruleset:
     def _count(self, ctx: StepContext) -> None:
         if ctx.errors:
             self.eval_errors[ctx.rule.id] += len(ctx.errors)
+        for took in ctx.handoffs:
+            self.handoffs.append((ctx.rule.id, took.total_seconds()))

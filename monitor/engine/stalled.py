@@ -51,6 +51,8 @@ def _settle(
         if event.time < first.time or not ctx.holds(matcher, {"first": first, slot: event}):
             kept.append(expectation)
             continue
+        if slot == "then":
+            ctx.handoffs.append(event.time - first.time)
         if expectation.breached_at is None:
             continue  # answered in time (or cancelled before the SLA): nothing to say
         late_by = event.time - expectation.due

@@ -20,6 +20,7 @@ class RejectReason(StrEnum):
     BAD_TIME = "bad_time"
     BAD_DATA = "bad_data"
     TOO_LATE = "too_late"
+    INTERNAL_ERROR = "internal_error"
 
 
 class Rejected(CxmonError):

@@ -1,0 +1,38 @@
+# cxmon: `make demo` and `make test` work on a machine with only Python 3.11, pip, gcc and apt.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint unit integration bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m monitor.cli.main demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check monitor streams tests
+	$(VENV)/bin/ruff format --check monitor streams tests
+	$(VENV)/bin/mypy monitor streams
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -q tests/unit
+
+integration: $(STAMP)
+	$(VENV)/bin/pytest -q tests/integration
+
+test: lint
+	$(VENV)/bin/pytest -q
+
+bench: $(STAMP)
+	$(VENV)/bin/pytest -q tests/bench -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) .cxmon .pytest_cache .mypy_cache .ruff_cache

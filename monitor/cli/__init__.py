@@ -1,0 +1,1 @@
+"""The `cxmon` command line: one module per command group."""

@@ -1,0 +1,159 @@
+"""The `cxmon` command: run a worker, check and test rules, send events."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from monitor.cli.render import print_issues
+from monitor.errors import RuleError
+from monitor.events import Event
+from monitor.events.envelope import utcnow
+from monitor.rules import load_rules
+from monitor.rules.durations import parse_duration
+from monitor.settings import Settings
+
+app = typer.Typer(
+    name="cxmon",
+    help="Experience-conflict monitor: catch departments contradicting each other in front of a customer.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+@app.command()
+def run(
+    rules: Annotated[Path | None, typer.Option(help="rule directory (default: CXMON_RULES_PATH)")] = None,
+) -> None:
+    """Run a worker against the configured Kafka (more workers with the same app id share the work)."""
+    import logging
+
+    from streams.worker import run_worker  # lazy: only `run` needs Faust
+
+    settings = Settings(**({"rules_path": rules} if rules else {}))
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run_worker(settings)
+    except RuleError as exc:
+        print_issues(exc.issues, err)
+        err.print("[red]refusing to start: fix the rule files above[/red]")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(exists=True, help="rule files or directories")],
+    output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+) -> None:
+    """Load, validate and compile rules; print every problem as file:line:col; exit 1 on any error."""
+    result = load_rules(paths)
+    if output == "json":
+        for issue in result.issues:
+            typer.echo(issue.to_json())
+    else:
+        print_issues(result.issues, out)
+        if not result.errors:
+            err.print(f"[green]ok[/green]: {len(result.rules)} rules in {len(result.files)} files")
+    raise typer.Exit(1 if result.errors else 0)
+
+
+@app.command()
+def simulate(
+    rate: Annotated[float, typer.Option(help="live journeys per second after the backfill")] = 5.0,
+    backfill: Annotated[str, typer.Option(help="history to publish first, e.g. 4d (0 for none)")] = "4d",
+    journeys: Annotated[int, typer.Option(help="journeys in the backfill")] = 300,
+    conflict_share: Annotated[float, typer.Option(help="share of journeys that go wrong")] = 0.1,
+    customers: Annotated[int, typer.Option(help="distinct customers")] = 500,
+    duration: Annotated[float, typer.Option(help="seconds of live traffic (0: until Ctrl-C)")] = 0.0,
+    seed: Annotated[int, typer.Option(help="random seed")] = 7,
+    binary: Annotated[bool, typer.Option(help="CloudEvents binary mode (ce_* headers)")] = False,
+) -> None:
+    """Publish realistic departmental traffic with injected conflicts to the events topic."""
+    from monitor.simulator import LiveSchedule, Simulator
+    from streams.producer import EventPublisher
+
+    settings = Settings()
+    sim = Simulator(seed=seed, customers=customers, conflict_share=conflict_share)
+    now = utcnow()
+    with EventPublisher(settings.bootstrap_servers, settings.topic_events, binary=binary) as out:
+        if backfill not in ("0", ""):
+            history = sim.backfill(now - parse_duration(backfill), now, journeys)
+            sent = out.send_all(history)
+            err.print(f"simulate: published {sent} events of history ({backfill})")
+        if rate <= 0:
+            return
+        schedule = LiveSchedule(sim, scale=1 / 3600)  # one simulated hour per second
+        stop_at = time.monotonic() + duration if duration > 0 else float("inf")
+        next_start = time.monotonic()
+        live = 0
+        try:
+            while time.monotonic() < stop_at:
+                if time.monotonic() >= next_start:
+                    schedule.start_journey(utcnow())
+                    next_start += 1 / rate
+                for event in schedule.due(utcnow()):
+                    out.send(event)
+                    live += 1
+                out.flush()
+                time.sleep(min(0.05, max(0.0, next_start - time.monotonic())))
+        except KeyboardInterrupt:
+            pass
+        err.print(f"simulate: published {live} live events")
+
+
+@app.command()
+def publish(
+    file: Annotated[Path, typer.Argument(help="JSON Lines of CloudEvents ('-' for stdin)")],
+    binary: Annotated[bool, typer.Option(help="CloudEvents binary mode (ce_* headers)")] = False,
+) -> None:
+    """Send events from a JSON Lines file to the events topic (invalid lines are sent as they are)."""
+    from monitor.events.codec import decode
+    from monitor.events.rejects import Rejected
+    from streams.producer import EventPublisher
+
+    settings = Settings()
+    lines = sys.stdin if str(file) == "-" else file.open(encoding="utf-8")
+    sent = 0
+    with EventPublisher(settings.bootstrap_servers, settings.topic_events, binary=binary) as out:
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                out.send(decode(line.encode()))
+            except Rejected:
+                out.send_raw(line.encode())
+            sent += 1
+    err.print(f"publish: sent {sent} records to {settings.topic_events}")
+
+
+
+
+@app.command()
+def demo(
+    rules: Annotated[Path, typer.Option(help="rule directory")] = Path("rules"),
+    metrics_port: Annotated[int, typer.Option(help="worker metrics port")] = 9464,
+    rate: Annotated[float, typer.Option(help="live journeys per second")] = 2.0,
+) -> None:
+    """Embedded broker + worker + simulator on this machine; alerts print live; Ctrl-C stops all."""
+    from streams.demo import run_demo
+
+    raise typer.Exit(run_demo(rules, metrics_port, rate))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The Faust application: thin glue between Kafka topics and `monitor`'s engine."""

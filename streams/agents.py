@@ -1,0 +1,226 @@
+"""The agents: decode -> re-key -> engine -> alerts. The one catch-all that dead-letters lives here."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from rich.console import Console
+
+from monitor.alerts import Alert, alert_from
+from monitor.engine import Finding, KeyState, Ruleset
+from monitor.engine.clock import Watermark
+from monitor.events import Event, RejectReason, Rejected
+from monitor.events.codec import decode
+from monitor.events.envelope import utcnow
+from monitor.metrics import Metrics
+from monitor.settings import Settings
+from streams.app import Topology
+
+log = logging.getLogger("cxmon")
+STATE_SEPARATOR = "\x1f"
+SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
+
+
+class Detection:
+    """The worker's glue state: the running rules, the watermark, the metrics and the console."""
+
+    def __init__(self, topo: Topology, settings: Settings, ruleset: Ruleset, metrics: Metrics):
+        self.topo = topo
+        self.settings = settings
+        self.ruleset = ruleset
+        self.metrics = metrics
+        self.lateness = timedelta(seconds=settings.lateness_s)
+        # One watermark per input partition: producers keep order within a partition only.
+        self.watermarks: dict[int, Watermark] = {}
+        self.grace = timedelta(seconds=2)
+        self.console = Console(highlight=False) if settings.console_alerts else None
+        self.open_by_partition: dict[int, Counter[str]] = defaultdict(Counter)
+
+    async def ingest(self, record: Any) -> None:
+        """Decode one raw record and forward it, keyed by each rule's correlation key."""
+        message = record.message
+        try:
+            event = decode(record.value, message.headers, max_bytes=self.settings.max_event_bytes)
+            watermark = self.watermarks.setdefault(message.partition, Watermark(self.lateness))
+            if watermark.is_too_late(event.time):
+                raise Rejected(
+                    RejectReason.TOO_LATE,
+                    f"event time {event.time.isoformat()} is behind the watermark "
+                    f"{watermark.value.isoformat()} (lateness {watermark.lateness})",
+                )
+        except Rejected as rejected:
+            await self.dead_letter(record, rejected.reason, rejected.detail)
+            return
+        watermark.observe(event.time)
+        self.metrics.events_consumed.labels(event.department, event.type).inc()
+        by_key: dict[str, list[str]] = defaultdict(list)
+        for route in self.ruleset.routes(event):
+            by_key[route.key].append(route.rule.id)
+        payload = event.model_dump(mode="json")
+        for key, rule_ids in by_key.items():
+            await self.topo.keyed.send(key=key, value={"event": payload, "rules": rule_ids})
+
+    async def dead_letter(self, record: Any, reason: RejectReason, detail: str) -> None:
+        """Write the original bytes to the dead-letter topic with the reason in headers."""
+        message = record.message
+        headers = [
+            ("cx_reject_reason", str(reason).encode()),
+            ("cx_reject_detail", detail[:1000].encode("utf-8", "replace")),
+            ("cx_source_topic", str(message.topic).encode()),
+            ("cx_source_partition", str(message.partition).encode()),
+            ("cx_source_offset", str(message.offset).encode()),
+            *[(k, v) for k, v in (message.headers or []) if not k.startswith("cx_reject")],
+        ]
+        await self.topo.dlq.send(key=message.key, value=record.value or b"", headers=headers)
+        self.metrics.events_rejected.labels(reason=str(reason)).inc()
+        log.warning("rejected record %s:%s: %s: %s", message.partition, message.offset, reason, detail)
+
+    async def detect(self, record: Any) -> None:
+        """Apply a keyed event to each rule's state, or sweep a partition on a clock tick."""
+        value = record.value
+        partition = record.message.partition
+        if "tick" in value:
+            findings = self.sweep(partition)
+        else:
+            findings = self.apply(record.key, partition, value)
+        self._drain_engine_counters()
+        for finding in findings:
+            await self.publish(alert_from(finding), finding)
+
+    def apply(self, key: str, partition: int, value: dict[str, Any]) -> list[Finding]:
+        """One event for the rules listed with it."""
+        event = Event.model_validate(value["event"])
+        ref = event.ref()
+        now = utcnow()
+        findings: list[Finding] = []
+        for rule_id in value["rules"]:
+            rule = self.ruleset.rules.get(rule_id)
+            if rule is None:
+                continue  # removed by a reload since the event was keyed
+            slot = f"{rule_id}{STATE_SEPARATOR}{key}"
+            stored = self.topo.state.get(slot)
+            state = KeyState.from_json(stored["s"] if stored else None)
+            findings.extend(self.ruleset.step(rule, key, state, ref, now))
+            self._store(slot, partition, state)
+        return findings
+
+    def sweep(self, partition: int) -> list[Finding]:
+        """Fire due deadlines and expire state for every key of one partition."""
+        now = utcnow() - self.grace
+        findings: list[Finding] = []
+        open_counts: Counter[str] = Counter()
+        for slot, stored in list(self.topo.state.items()):
+            if not stored or stored.get("p") != partition:
+                continue
+            rule_id, key = slot.split(STATE_SEPARATOR, 1)
+            rule = self.ruleset.rules.get(rule_id)
+            if rule is None:
+                del self.topo.state[slot]
+                continue
+            state = KeyState.from_json(stored["s"])
+            findings.extend(self.ruleset.sweep(rule, key, state, now))
+            open_counts[rule_id] += sum(1 for e in state.expectations if e.breached_at is None)
+            self._store(slot, partition, state, previous=stored)
+        self.open_by_partition[partition] = open_counts
+        self._update_open_gauge()
+        return findings
+
+    def _store(
+        self, slot: str, partition: int, state: KeyState, previous: dict[str, Any] | None = None
+    ) -> None:
+        if state.is_empty():
+            if slot in self.topo.state:
+                del self.topo.state[slot]
+            return
+        encoded = {"p": partition, "s": state.to_json()}
+        if encoded != previous:
+            self.topo.state[slot] = encoded
+
+    def _update_open_gauge(self) -> None:
+        totals: Counter[str] = Counter()
+        for counts in self.open_by_partition.values():
+            totals.update(counts)
+        for rule in self.ruleset.rules.values():
+            if rule.kind == "stalled":
+                self.metrics.open_expectations.labels(rule=rule.id).set(totals.get(rule.id, 0))
+
+    def forget_partitions(self, kept: Iterable[int]) -> None:
+        """After a rebalance, drop gauge contributions of partitions this worker lost."""
+        keep = set(kept)
+        for partition in list(self.open_by_partition):
+            if partition not in keep:
+                del self.open_by_partition[partition]
+        self._update_open_gauge()
+
+    def _drain_engine_counters(self) -> None:
+        for rule_id, count in self.ruleset.eval_errors.items():
+            self.metrics.rule_eval_errors.labels(rule=rule_id).inc(count)
+        self.ruleset.eval_errors.clear()
+        for rule_id, seconds in self.ruleset.handoffs:
+            self.metrics.time_to_handoff.labels(rule=rule_id).observe(seconds)
+        self.ruleset.handoffs.clear()
+
+    async def publish(self, alert: Alert, finding: Finding) -> None:
+        """Write the alert to the durable outbox topic, count it, and show it."""
+        await self.topo.alerts.send(key=alert.fingerprint, value=alert.to_bytes())
+        self.metrics.alerts_published.labels(status=alert.status).inc()
+        self.metrics.conflicts.labels(
+            alert.rule_id,
+            alert.kind,
+            alert.severity,
+            alert.from_department,
+            alert.to_department,
+            alert.status,
+        ).inc()
+        if alert.status == "firing":
+            lag = (alert.detected_at - alert.event_time).total_seconds()
+            self.metrics.detection_latency.labels(kind=alert.kind).observe(max(lag, 0.0))
+        if self.console is not None:
+            self.show(alert)
+
+    def show(self, alert: Alert) -> None:
+        """Print one alert to the console (colour on a terminal, plain when piped)."""
+        assert self.console is not None
+        style = SEVERITY_STYLE.get(alert.severity, "") if alert.status == "firing" else "green"
+        self.console.print(alert.one_line(), style=style, markup=False)
+        for item in alert.evidence:
+            when = item.time.strftime("%Y-%m-%d %H:%M")
+            self.console.print(f"    {when}  {item.department:<11} {item.type}", markup=False)
+
+
+def install_agents(topo: Topology, detection: Detection, settings: Settings) -> None:
+    """Register the agents and the sweep timer on the app."""
+    app = topo.app
+    keyed_name = settings.topic_keyed
+
+    @app.agent(topo.events, name="cxmon-ingest")
+    async def ingest(stream: Any) -> None:
+        async for record in stream.events():
+            try:
+                await detection.ingest(record)
+            except Exception as exc:  # noqa: BLE001 - the one catch-all: a record must never stop the worker
+                log.exception("unexpected error on a record; dead-lettering it")
+                await detection.dead_letter(record, RejectReason.INTERNAL_ERROR, repr(exc))
+
+    @app.agent(topo.keyed, name="cxmon-detect")
+    async def detect(stream: Any) -> None:
+        async for record in stream.events():
+            try:
+                await detection.detect(record)
+            except Exception:  # noqa: BLE001 - same: log, count and go on with the next record
+                log.exception("unexpected error while detecting; record skipped")
+                detection.metrics.events_rejected.labels(reason=str(RejectReason.INTERNAL_ERROR)).inc()
+
+    @app.timer(settings.sweep_interval_s)
+    async def tick() -> None:
+        if app.rebalancing:
+            return
+        owned = sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == keyed_name)
+        detection.forget_partitions(owned)
+        stamp = utcnow().isoformat()
+        for partition in owned:
+            await topo.keyed.send(key=None, value={"tick": stamp}, partition=partition)

@@ -1,0 +1,84 @@
+"""The Faust app: topics, the state table and settings derived from `monitor.settings`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from monitor.settings import Settings
+
+log = logging.getLogger("cxmon")
+
+
+class CxApp(faust.App):  # type: ignore[misc]
+    """A Faust app that announces when it is ready (group joined, tables recovered)."""
+
+    ready_file: str | None = None
+    on_ready_hooks: list[Any]
+
+    def on_rebalance_end(self) -> None:
+        """Called by Faust's recovery right before it logs "Worker ready"."""
+        super().on_rebalance_end()
+        actives = sorted(f"{tp.topic}:{tp.partition}" for tp in self.assignor.assigned_actives())
+        info = {"t": time.time(), "pid": os.getpid(), "actives": actives}
+        log.info("cxmon worker ready: %d partitions", len(actives))
+        for hook in getattr(self, "on_ready_hooks", []):
+            hook()
+        if self.ready_file:
+            tmp = f"{self.ready_file}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump(info, handle)
+            os.replace(tmp, self.ready_file)
+
+
+@dataclass
+class Topology:
+    """The app and the channels the agents use."""
+
+    app: CxApp
+    events: Any
+    keyed: Any
+    alerts: Any
+    dlq: Any
+    state: Any
+
+
+def build_topology(settings: Settings) -> Topology:
+    """Create the Faust app, its topics and the changelogged state table."""
+    timeouts = settings.group_timeouts()
+    brokers = ";".join(f"kafka://{host}" for host in settings.bootstrap_servers.split(","))
+    app = CxApp(
+        settings.app_id,
+        broker=brokers,
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        broker_rebalance_timeout=timeouts["rebalance_timeout"],
+        broker_session_timeout=timeouts["session_timeout"],
+        broker_heartbeat_interval=timeouts["heartbeat_interval"],
+        stream_recovery_delay=timeouts.get("recovery_delay", 3.0),
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+    )
+    app.ready_file = str(settings.ready_file) if settings.ready_file else None
+    app.on_ready_hooks = []
+    return Topology(
+        app=app,
+        events=app.topic(settings.topic_events, key_serializer="raw", value_serializer="raw"),
+        keyed=app.topic(settings.topic_keyed, key_type=str, value_serializer="json"),
+        alerts=app.topic(settings.topic_alerts, key_type=str, value_serializer="raw"),
+        dlq=app.topic(settings.topic_dlq, key_serializer="raw", value_serializer="raw"),
+        state=app.Table(
+            "cx-state",
+            default=None,
+            key_type=str,
+            partitions=settings.topic_partitions,
+        ),
+    )

@@ -1,0 +1,81 @@
+"""`make demo`: an embedded broker, a worker process and the simulator; Ctrl-C stops all three."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from streams.broker import EmbeddedBroker, free_port
+
+WORK = Path(".cxmon/demo")
+
+
+def _spawn(args: list[str], env: dict[str, str], **kwargs: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, env=env, start_new_session=True, **kwargs)  # type: ignore[call-overload]  # noqa: S603
+
+
+def _stop(process: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> None:
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def run_demo(rules: Path, metrics_port: int, rate: float) -> int:
+    """Run everything until Ctrl-C; return an exit code."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    ready = WORK / "worker.ready"
+    ready.unlink(missing_ok=True)
+    worker: subprocess.Popen[bytes] | None = None
+    simulator: subprocess.Popen[bytes] | None = None
+    print("demo: starting the embedded Kafka-compatible broker ...", flush=True)
+    with EmbeddedBroker(log_path=WORK / "broker.log") as broker:
+        env = {
+            **os.environ,
+            "CXMON_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "CXMON_PROFILE": "fast-start",
+            "CXMON_RULES_PATH": str(rules),
+            "CXMON_METRICS_PORT": str(metrics_port),
+            "CXMON_READY_FILE": str(ready),
+            "CXMON_DATA_DIR": str(WORK / "data"),
+            "CXMON_LOG_LEVEL": "warning",
+        }
+        cxmon = [sys.executable, "-m", "monitor.cli.main"]
+        try:
+            started = time.monotonic()
+            print(f"demo: broker on {broker.bootstrap}; starting a worker ...", flush=True)
+            worker = _spawn([*cxmon, "run"], env)
+            while not ready.exists():
+                if worker.poll() is not None:
+                    print("demo: the worker exited; see the messages above", flush=True)
+                    return 1
+                if time.monotonic() - started > 60:
+                    print("demo: the worker did not become ready within 60 s", flush=True)
+                    return 1
+                time.sleep(0.1)
+            print(
+                f"demo: worker ready in {time.monotonic() - started:.1f}s; "
+                f"metrics on http://127.0.0.1:{metrics_port}/metrics",
+                flush=True,
+            )
+            print("demo: simulating four days of history, then live traffic. Ctrl-C stops.\n", flush=True)
+            simulator = _spawn([*cxmon, "simulate", "--rate", str(rate)], env)
+            while worker.poll() is None:
+                time.sleep(0.2)
+            return worker.returncode or 0
+        except KeyboardInterrupt:
+            print("\ndemo: stopping ...", flush=True)
+            return 0
+        finally:
+            _stop(simulator)
+            _stop(worker)

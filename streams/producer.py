@@ -1,0 +1,60 @@
+"""Publishing events with kafka-python (for `cxmon publish`, `cxmon simulate` and tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import TracebackType
+
+from kafka import KafkaProducer
+
+from monitor.events import Event
+from monitor.events.codec import encode, encode_binary
+
+
+class EventPublisher:
+    """Sends events as CloudEvents (structured by default, or binary mode), keyed by subject."""
+
+    def __init__(self, bootstrap: str, topic: str, *, binary: bool = False) -> None:
+        self.topic = topic
+        self.binary = binary
+        self._producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+
+    def send(self, event: Event) -> None:
+        """Queue one event."""
+        if self.binary:
+            headers, value = encode_binary(event)
+            self._producer.send(self.topic, value=value, key=event.subject.encode(), headers=headers)
+        else:
+            self._producer.send(self.topic, value=encode(event), key=event.subject.encode())
+
+    def send_raw(self, value: bytes, headers: list[tuple[str, bytes]] | None = None) -> None:
+        """Queue raw bytes as they are (for malformed-record tests and `publish --raw`)."""
+        self._producer.send(self.topic, value=value, headers=headers or [])
+
+    def send_all(self, events: Iterable[Event]) -> int:
+        """Queue every event and flush; returns how many were sent."""
+        count = 0
+        for event in events:
+            self.send(event)
+            count += 1
+        self.flush()
+        return count
+
+    def flush(self) -> None:
+        """Wait until everything queued is acknowledged."""
+        self._producer.flush()
+
+    def close(self) -> None:
+        """Flush and close the connection."""
+        self._producer.close()
+
+    def __enter__(self) -> EventPublisher:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
