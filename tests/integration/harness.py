@@ -1,0 +1,183 @@
+"""Processes and clients for integration tests: worker subprocesses, publishing, reading topics."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+from monitor.events import Event
+from streams.broker import free_port
+from streams.producer import EventPublisher
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class WorkerProcess:
+    """A `cxmon run` subprocess in its own process group."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    metrics_port: int
+    ready_file: Path
+    started: float
+
+    def wait_ready(self, timeout_s: float = 60.0) -> float:
+        """Seconds until the worker reported ready; raises with the log if it did not."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.ready_file.exists():
+                return time.monotonic() - self.started
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited with {self.process.returncode}:\n{self.log()}")
+            time.sleep(0.05)
+        raise AssertionError(f"worker not ready after {timeout_s}s:\n{self.log()}")
+
+    def log(self) -> str:
+        """What the worker printed so far."""
+        return self.log_path.read_text(errors="replace")[-20000:]
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 15.0) -> None:
+        """Stop the process group; SIGKILL if it does not exit in time."""
+        if self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, sig)
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        except ProcessLookupError:
+            pass
+
+
+@dataclass
+class Deployment:
+    """Unique topic names and an app id for one test, on the shared broker."""
+
+    bootstrap: str
+    workdir: Path
+    suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    @property
+    def topics(self) -> dict[str, str]:
+        """Topic names by role."""
+        return {
+            "events": f"cx.events.{self.suffix}",
+            "keyed": f"cx.events.keyed.{self.suffix}",
+            "alerts": f"cx.alerts.{self.suffix}",
+            "dlq": f"cx.events.dlq.{self.suffix}",
+        }
+
+    def env(self, rules: Path, **extra: str) -> dict[str, str]:
+        """The worker's environment."""
+        topics = self.topics
+        return {
+            **os.environ,
+            "CXMON_BOOTSTRAP_SERVERS": self.bootstrap,
+            "CXMON_APP_ID": f"cxmon-test-{self.suffix}",
+            "CXMON_TOPIC_EVENTS": topics["events"],
+            "CXMON_TOPIC_KEYED": topics["keyed"],
+            "CXMON_TOPIC_ALERTS": topics["alerts"],
+            "CXMON_TOPIC_DLQ": topics["dlq"],
+            "CXMON_TOPIC_PARTITIONS": "4",
+            "CXMON_PROFILE": "fast-start",
+            "CXMON_RULES_PATH": str(rules),
+            "CXMON_DATA_DIR": str(self.workdir / f"data-{self.suffix}"),
+            "CXMON_SWEEP_INTERVAL_S": "0.5",
+            "CXMON_CONSOLE_ALERTS": "true",
+            **extra,
+        }
+
+    @contextmanager
+    def worker(self, rules: Path, **extra: str) -> Iterator[WorkerProcess]:
+        """Start a worker, wait until ready, and always stop it."""
+        port = free_port()
+        name = f"worker-{self.suffix}-{port}"
+        ready = self.workdir / f"{name}.ready"
+        log_path = self.workdir / f"{name}.log"
+        env = self.env(rules, CXMON_METRICS_PORT=str(port), CXMON_READY_FILE=str(ready), **extra)
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "monitor.cli.main", "run"],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        worker = WorkerProcess(process, log_path, port, ready, time.monotonic())
+        try:
+            worker.wait_ready()
+            yield worker
+        finally:
+            worker.stop()
+
+    def publisher(self, *, binary: bool = False) -> EventPublisher:
+        """A kafka-python producer for the events topic."""
+        return EventPublisher(self.bootstrap, self.topics["events"], binary=binary)
+
+    def read(
+        self, role: str, *, expect: int, timeout_s: float = 30.0, quiet_s: float = 3.0
+    ) -> list[Any]:
+        """Read records from a topic until `expect` arrived, then for `quiet_s` more.
+
+        The quiet period is how a test proves that no *extra* record follows; it is bounded
+        by the deadline and ends early only on failure.
+        """
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=200,
+        )
+        try:
+            topic = self.topics[role]
+            partitions = _partitions(consumer, topic, timeout_s)
+            consumer.assign([TopicPartition(topic, p) for p in partitions])
+            consumer.seek_to_beginning()
+            records: list[Any] = []
+            deadline = time.monotonic() + timeout_s
+            quiet_until: float | None = None
+            while time.monotonic() < deadline:
+                for batch in consumer.poll(timeout_ms=200).values():
+                    records.extend(batch)
+                if len(records) >= expect and quiet_until is None:
+                    quiet_until = time.monotonic() + quiet_s
+                if quiet_until is not None and time.monotonic() >= quiet_until:
+                    break
+            return records
+        finally:
+            consumer.close()
+
+    def alerts(self, *, expect: int, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+        """Alerts from the alerts topic, as dicts."""
+        return [json.loads(r.value) for r in self.read("alerts", expect=expect, timeout_s=timeout_s)]
+
+
+def _partitions(consumer: KafkaConsumer, topic: str, timeout_s: float) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return sorted(found)
+        time.sleep(0.1)
+    raise AssertionError(f"topic {topic} does not exist after {timeout_s}s")
+
+
+def publish(deployment: Deployment, *events: Event, binary: bool = False) -> None:
+    """Publish events and wait for the broker's acknowledgement."""
+    with deployment.publisher(binary=binary) as out:
+        out.send_all(events)
