@@ -64,5 +64,15 @@ class Settings(BaseSettings):
     def group_timeouts(self) -> dict[str, Any]:
         """Consumer-group timings for the chosen profile (seconds)."""
         if self.profile == "fast-start":
-            return {"rebalance_timeout": 5.0, "session_timeout": 10.0, "heartbeat_interval": 1.0}
-        return {"rebalance_timeout": 60.0, "session_timeout": 60.0, "heartbeat_interval": 3.0}
+            return {
+                "rebalance_timeout": 1.0,
+                "session_timeout": 3.0,
+                "heartbeat_interval": 0.5,
+                "recovery_delay": 0.0,
+            }
+        return {
+            "rebalance_timeout": 60.0,
+            "session_timeout": 60.0,
+            "heartbeat_interval": 3.0,
+            "recovery_delay": 3.0,
+        }
