@@ -22,7 +22,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CXMON_", extra="forbid")
 
     bootstrap_servers: str = Field(default="127.0.0.1:9092", description="host:port[,host:port]")
-    app_id: str = Field(default="cxmon", description="consumer group; workers sharing it share work")
+    app_id: str = Field(
+        default="cxmon", description="consumer group; workers sharing it share work"
+    )
     topic_events: str = "cx.events"
     topic_keyed: str = Field(default="cx.events.keyed", description="internal, keyed by rule key")
     topic_alerts: str = "cx.alerts"
@@ -33,7 +35,9 @@ class Settings(BaseSettings):
     store: str = Field(default="memory://", description="memory:// or rocksdb://")
     data_dir: Path = Path(".cxmon/data")
     lateness_s: float = Field(default=300.0, ge=0, description="accepted out-of-order delay")
-    sweep_interval_s: float = Field(default=1.0, gt=0, description="how often deadlines are checked")
+    sweep_interval_s: float = Field(
+        default=1.0, gt=0, description="how often deadlines are checked"
+    )
     max_event_bytes: int = Field(default=256 * 1024, gt=0)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9464, ge=0, le=65535)

@@ -30,7 +30,7 @@ class Simulator:
     _ids: Iterator[int] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
+        self._rng = random.Random(self.seed)  # noqa: S311 - simulation, not security
         self._ids = itertools.count(1)
 
     def _event(self, source: str, type_: str, at: datetime, customer: str, **data: object) -> Event:
@@ -58,10 +58,18 @@ class Simulator:
             plan = rng.choice(PLANS)
             events = [self._event("sales", "deal.closed", start, customer, deal_id=deal, plan=plan)]
             if rng.random() < 0.1:
-                events.append(self._event("sales", "deal.cancelled", later(6), customer, deal_id=deal))
+                events.append(
+                    self._event("sales", "deal.cancelled", later(6), customer, deal_id=deal)
+                )
             elif not conflict:
                 events.append(
-                    self._event("onboarding", "kickoff.held", later(rng.uniform(4, 60)), customer, deal_id=deal)
+                    self._event(
+                        "onboarding",
+                        "kickoff.held",
+                        later(rng.uniform(4, 60)),
+                        customer,
+                        deal_id=deal,
+                    )
                 )
             return events
         if story == "waiver":
@@ -87,7 +95,9 @@ class Simulator:
         return [
             self._event("support", "ticket.opened", start, customer, topic="how-to"),
             self._event("marketing", "email.sent", later(2), customer, campaign="newsletter"),
-            self._event("billing", "invoice.charged", later(5), customer, fee_code="subscription", amount=49),
+            self._event(
+                "billing", "invoice.charged", later(5), customer, fee_code="subscription", amount=49
+            ),
         ]
 
     def backfill(self, start: datetime, end: datetime, journeys: int) -> list[Event]:

@@ -13,7 +13,7 @@ from rich.console import Console
 from monitor.alerts import Alert, alert_from
 from monitor.engine import Finding, KeyState, Ruleset
 from monitor.engine.clock import Watermark
-from monitor.events import Event, RejectReason, Rejected
+from monitor.events import Event, Rejected, RejectReason
 from monitor.events.codec import decode
 from monitor.events.envelope import utcnow
 from monitor.metrics import Metrics
@@ -77,7 +77,9 @@ class Detection:
         ]
         await self.topo.dlq.send(key=message.key, value=record.value or b"", headers=headers)
         self.metrics.events_rejected.labels(reason=str(reason)).inc()
-        log.warning("rejected record %s:%s: %s: %s", message.partition, message.offset, reason, detail)
+        log.warning(
+            "rejected record %s:%s: %s: %s", message.partition, message.offset, reason, detail
+        )
 
     async def detect(self, record: Any) -> None:
         """Apply a keyed event to each rule's state, or sweep a partition on a clock tick."""
@@ -184,7 +186,8 @@ class Detection:
 
     def show(self, alert: Alert) -> None:
         """Print one alert to the console (colour on a terminal, plain when piped)."""
-        assert self.console is not None
+        if self.console is None:
+            return
         style = SEVERITY_STYLE.get(alert.severity, "") if alert.status == "firing" else "green"
         self.console.print(alert.one_line(), style=style, markup=False)
         for item in alert.evidence:
@@ -202,7 +205,7 @@ def install_agents(topo: Topology, detection: Detection, settings: Settings) -> 
         async for record in stream.events():
             try:
                 await detection.ingest(record)
-            except Exception as exc:  # noqa: BLE001 - the one catch-all: a record must never stop the worker
+            except Exception as exc:
                 log.exception("unexpected error on a record; dead-lettering it")
                 await detection.dead_letter(record, RejectReason.INTERNAL_ERROR, repr(exc))
 
@@ -211,15 +214,19 @@ def install_agents(topo: Topology, detection: Detection, settings: Settings) -> 
         async for record in stream.events():
             try:
                 await detection.detect(record)
-            except Exception:  # noqa: BLE001 - same: log, count and go on with the next record
+            except Exception:
                 log.exception("unexpected error while detecting; record skipped")
-                detection.metrics.events_rejected.labels(reason=str(RejectReason.INTERNAL_ERROR)).inc()
+                detection.metrics.events_rejected.labels(
+                    reason=str(RejectReason.INTERNAL_ERROR)
+                ).inc()
 
-    @app.timer(settings.sweep_interval_s)
+    @app.timer(settings.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         if app.rebalancing:
             return
-        owned = sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == keyed_name)
+        owned = sorted(
+            tp.partition for tp in app.assignor.assigned_actives() if tp.topic == keyed_name
+        )
         detection.forget_partitions(owned)
         stamp = utcnow().isoformat()
         for partition in owned:

@@ -16,7 +16,7 @@ from monitor.settings import Settings
 log = logging.getLogger("cxmon")
 
 
-class CxApp(faust.App):  # type: ignore[misc]
+class CxApp(faust.App):
     """A Faust app that announces when it is ready (group joined, tables recovered)."""
 
     ready_file: str | None = None

@@ -9,13 +9,13 @@ import sys
 import time
 from pathlib import Path
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.broker import EmbeddedBroker
 
 WORK = Path(".cxmon/demo")
 
 
-def _spawn(args: list[str], env: dict[str, str], **kwargs: object) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, env=env, start_new_session=True, **kwargs)  # type: ignore[call-overload]  # noqa: S603
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, env=env, start_new_session=True)  # noqa: S603
 
 
 def _stop(process: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> None:
@@ -68,7 +68,10 @@ def run_demo(rules: Path, metrics_port: int, rate: float) -> int:
                 f"metrics on http://127.0.0.1:{metrics_port}/metrics",
                 flush=True,
             )
-            print("demo: simulating four days of history, then live traffic. Ctrl-C stops.\n", flush=True)
+            print(
+                "demo: simulating four days of history, then live traffic. Ctrl-C stops.\n",
+                flush=True,
+            )
             simulator = _spawn([*cxmon, "simulate", "--rate", str(rate)], env)
             while worker.poll() is None:
                 time.sleep(0.2)

@@ -23,7 +23,9 @@ class EventPublisher:
         """Queue one event."""
         if self.binary:
             headers, value = encode_binary(event)
-            self._producer.send(self.topic, value=value, key=event.subject.encode(), headers=headers)
+            self._producer.send(
+                self.topic, value=value, key=event.subject.encode(), headers=headers
+            )
         else:
             self._producer.send(self.topic, value=encode(event), key=event.subject.encode())
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import faust
 from prometheus_client import CollectorRegistry, start_http_server
 
 from monitor.engine import Ruleset
-from datetime import timedelta
 from monitor.errors import RuleError
 from monitor.metrics import Metrics
 from monitor.rules import load_rules

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +12,6 @@ from rich.console import Console
 
 from monitor.cli.render import print_issues
 from monitor.errors import RuleError
-from monitor.events import Event
 from monitor.events.envelope import utcnow
 from monitor.rules import load_rules
 from monitor.rules.durations import parse_duration
@@ -33,15 +30,19 @@ out = Console(highlight=False, soft_wrap=True)
 
 @app.command()
 def run(
-    rules: Annotated[Path | None, typer.Option(help="rule directory (default: CXMON_RULES_PATH)")] = None,
+    rules: Annotated[
+        Path | None, typer.Option(help="rule directory (default: CXMON_RULES_PATH)")
+    ] = None,
 ) -> None:
     """Run a worker against the configured Kafka (more workers with the same app id share the work)."""
     import logging
 
     from streams.worker import run_worker  # lazy: only `run` needs Faust
 
-    settings = Settings(**({"rules_path": rules} if rules else {}))
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings(rules_path=rules) if rules else Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         run_worker(settings)
     except RuleError as exc:
@@ -70,11 +71,15 @@ def validate(
 @app.command()
 def simulate(
     rate: Annotated[float, typer.Option(help="live journeys per second after the backfill")] = 5.0,
-    backfill: Annotated[str, typer.Option(help="history to publish first, e.g. 4d (0 for none)")] = "4d",
+    backfill: Annotated[
+        str, typer.Option(help="history to publish first, e.g. 4d (0 for none)")
+    ] = "4d",
     journeys: Annotated[int, typer.Option(help="journeys in the backfill")] = 300,
     conflict_share: Annotated[float, typer.Option(help="share of journeys that go wrong")] = 0.1,
     customers: Annotated[int, typer.Option(help="distinct customers")] = 500,
-    duration: Annotated[float, typer.Option(help="seconds of live traffic (0: until Ctrl-C)")] = 0.0,
+    duration: Annotated[
+        float, typer.Option(help="seconds of live traffic (0: until Ctrl-C)")
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="random seed")] = 7,
     binary: Annotated[bool, typer.Option(help="CloudEvents binary mode (ce_* headers)")] = False,
 ) -> None:
@@ -134,8 +139,6 @@ def publish(
                 out.send_raw(line.encode())
             sent += 1
     err.print(f"publish: sent {sent} records to {settings.topic_events}")
-
-
 
 
 @app.command()

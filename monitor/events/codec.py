@@ -14,7 +14,7 @@ from cloudevents.core.formats.json import JSONFormat
 from pydantic import ValidationError
 
 from monitor.events.envelope import Event
-from monitor.events.rejects import RejectReason, Rejected
+from monitor.events.rejects import Rejected, RejectReason
 
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 _FORMAT = JSONFormat()

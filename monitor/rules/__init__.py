@@ -38,4 +38,6 @@ def load_rules(paths: Iterable[Path]) -> LoadResult:
         return LoadResult([], [issue])
     read = read_rule_files(files)
     rules, issues = compile_rules(read.files)
-    return LoadResult(rules, sorted(read.issues + issues, key=lambda i: i.location), [str(f) for f in files])
+    return LoadResult(
+        rules, sorted(read.issues + issues, key=lambda i: i.location), [str(f) for f in files]
+    )

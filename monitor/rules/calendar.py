@@ -29,7 +29,9 @@ class BusinessCalendar:
         remaining = amount
         day = local.date()
         cursor = local
-        for _ in range(3660):  # at most ten years of days: a calendar with no working time ends here
+        for _ in range(
+            3660
+        ):  # at most ten years of days: a calendar with no working time ends here
             if self._working(day):
                 opens = datetime.combine(day, self.start, self.zone)
                 closes = datetime.combine(day, self.end, self.zone)
@@ -59,7 +61,9 @@ class BusinessCalendar:
         return total
 
 
-def build_calendar(name: str, zone: str, days: list[str], hours: str, holidays: list[str]) -> BusinessCalendar:
+def build_calendar(
+    name: str, zone: str, days: list[str], hours: str, holidays: list[str]
+) -> BusinessCalendar:
     """A calendar from its spec values; raises ValueError/KeyError on bad zone, hours or dates."""
     opens, closes = hours.split("-")
     start, end = time.fromisoformat(opens), time.fromisoformat(closes)

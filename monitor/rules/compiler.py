@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from monitor.errors import IssueCode, RuleIssue, SourceLocation
 from monitor.rules.calendar import BusinessCalendar, Window, build_calendar
@@ -86,14 +85,20 @@ def _collect_names(files: list[ParsedFile], issues: list[RuleIssue]) -> _Names:
             path: Path = ("macros", name)
             error = parse_error(body)
             if error is not None:
-                issues.append(_syntax_issue(parsed.locator, path, body, error.line, error.col, error.message, None))
+                issues.append(
+                    _syntax_issue(
+                        parsed.locator, path, body, error.line, error.col, error.message, None
+                    )
+                )
                 continue
             if _claim(names, name, parsed.locator, path, issues):
                 names.replacements[name] = f"({body})"
         for name, spec in parsed.header.calendars.items():
             path = ("calendars", name)
             try:
-                calendar = build_calendar(name, spec.timezone, list(spec.days), spec.hours, spec.holidays)
+                calendar = build_calendar(
+                    name, spec.timezone, list(spec.days), spec.hours, spec.holidays
+                )
             except (ValueError, KeyError) as exc:
                 issues.append(
                     RuleIssue(
@@ -143,14 +148,18 @@ def _compile_rule(rule: ParsedRule, names: _Names) -> tuple[CompiledRule | None,
         if matcher_spec is None:
             continue
         scope = scopes.get(slot, (*all_slots, slot))
-        matcher, found = _compile_matcher(slot, matcher_spec, scope, all_slots, names, loc, (*base, slot), spec.id)
+        matcher, found = _compile_matcher(
+            slot, matcher_spec, scope, all_slots, names, loc, (*base, slot), spec.id
+        )
         issues.extend(found)
         if matcher is not None:
             matchers[slot] = matcher
     key = _compile_key(spec.key, names, loc, (*base, "key"), spec.id, issues)
     distinct = None
     if spec.distinct is not None:
-        distinct = _compile_cel(spec.distinct, ("event",), (), names, loc, (*base, "distinct"), spec.id, issues)
+        distinct = _compile_cel(
+            spec.distinct, ("event",), (), names, loc, (*base, "distinct"), spec.id, issues
+        )
     message = _compile_template(spec.message, loc, (*base, "message"), spec.id, issues)
     within = _compile_window(spec.within, names, loc, (*base, "within"), spec.id, issues)
     if issues or key is None:
@@ -198,7 +207,11 @@ def _kind_issues(rule: ParsedRule) -> list[RuleIssue]:
                 )
             )
     for name in SHAPE_FIELDS:
-        if getattr(spec, name) is not None and name not in (*required, *optional, *OPTIONAL_EVERYWHERE):
+        if getattr(spec, name) is not None and name not in (
+            *required,
+            *optional,
+            *OPTIONAL_EVERYWHERE,
+        ):
             issues.append(
                 RuleIssue(
                     IssueCode.RULE_KIND_FIELDS,
@@ -224,10 +237,16 @@ def _compile_matcher(
     issues: list[RuleIssue] = []
     where = None
     if spec.where is not None:
-        where = _compile_cel(spec.where, scope, all_slots, names, loc, (*path, "where"), rule_id, issues, slot)
-    sources = spec.source if isinstance(spec.source, list) else [spec.source] if spec.source else None
+        where = _compile_cel(
+            spec.where, scope, all_slots, names, loc, (*path, "where"), rule_id, issues, slot
+        )
+    sources = (
+        spec.source if isinstance(spec.source, list) else [spec.source] if spec.source else None
+    )
     types = spec.type if isinstance(spec.type, list) else [spec.type]
-    matcher = CompiledMatcher(slot, frozenset(sources) if sources else None, frozenset(types), where)
+    matcher = CompiledMatcher(
+        slot, frozenset(sources) if sources else None, frozenset(types), where
+    )
     return (None if issues else matcher), issues
 
 
@@ -350,10 +369,10 @@ def _compile_window(
                 f"unknown calendar '{spec.calendar}'",
                 loc.value((*path, "calendar")),
                 rule_id,
-                f"did you mean '{close[0]}'?" if close else "declare it under `calendars:` in a rule file",
+                f"did you mean '{close[0]}'?"
+                if close
+                else "declare it under `calendars:` in a rule file",
             )
         )
         return None
     return Window(spec.business, calendar)
-
-

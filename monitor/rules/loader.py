@@ -84,7 +84,9 @@ def read_rule_file(path: Path) -> tuple[ParsedFile | None, list[RuleIssue]]:
         root = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = SourceLocation(name, mark.line + 1, mark.column + 1) if mark else SourceLocation(name)
+        where = (
+            SourceLocation(name, mark.line + 1, mark.column + 1) if mark else SourceLocation(name)
+        )
         problem = exc.problem or exc.context or "invalid YAML"
         return None, [
             RuleIssue(
@@ -229,7 +231,9 @@ def _issue(
     )
 
 
-def _allowed_fields(locator: Locator, found: tuple[str | int, ...], model: type[BaseModel]) -> list[str]:
+def _allowed_fields(
+    locator: Locator, found: tuple[str | int, ...], model: type[BaseModel]
+) -> list[str]:
     """Field names valid at the mapping that holds an unknown key."""
     parent = [p for p in found[:-1] if isinstance(p, str)]
     if model is RuleSpec and parent and parent[-1] in RuleSpec.model_fields:

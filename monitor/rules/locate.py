@@ -32,7 +32,8 @@ class Locator:
 
         Elements that are not document keys (pydantic's union tags) are skipped.
         """
-        node, found = self.root, []
+        node = self.root
+        found: list[str | int] = []
         for element in path:
             if isinstance(node, dict) and isinstance(element, str) and element in node:
                 node = node[element]

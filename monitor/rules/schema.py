@@ -14,6 +14,8 @@ KINDS = ("contradiction", "stalled", "requires", "during", "burst")
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 SLOTS = ("first", "then", "open", "close", "cancel", "match", "resolve_on")
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WORKWEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 Kind = Literal["contradiction", "stalled", "requires", "during", "burst"]
 Severity = Literal["info", "low", "medium", "high", "critical"]
 
@@ -106,9 +108,7 @@ class CalendarSpec(_Spec):
     """Working hours in a time zone, minus holidays, for business-time SLAs."""
 
     timezone: str = "UTC"
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"]
-    )
+    days: list[Weekday] = Field(default_factory=lambda: list(WORKWEEK))
     hours: str = Field(default="09:00-17:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")
     holidays: list[str] = Field(default_factory=list, description="ISO dates, YYYY-MM-DD")
 

@@ -164,7 +164,9 @@ class Deployment:
 
     def alerts(self, *, expect: int, timeout_s: float = 30.0) -> list[dict[str, Any]]:
         """Alerts from the alerts topic, as dicts."""
-        return [json.loads(r.value) for r in self.read("alerts", expect=expect, timeout_s=timeout_s)]
+        return [
+            json.loads(r.value) for r in self.read("alerts", expect=expect, timeout_s=timeout_s)
+        ]
 
 
 def _partitions(consumer: KafkaConsumer, topic: str, timeout_s: float) -> list[int]:

@@ -27,13 +27,45 @@ def test_conflicts_alert_once_and_bad_records_are_dead_lettered(deployment: Depl
         _event("s1", "sales", "deal.closed", t0, "cust-stalled", deal_id="D-1"),
         # no conflict: a deal whose kickoff came in time
         _event("s2", "sales", "deal.closed", t0, "cust-happy", deal_id="D-2"),
-        _event("o2", "onboarding", "kickoff.held", t0 + timedelta(days=1), "cust-happy", deal_id="D-2"),
+        _event(
+            "o2", "onboarding", "kickoff.held", t0 + timedelta(days=1), "cust-happy", deal_id="D-2"
+        ),
         # no conflict: a waiver, then a charge for another fee
-        _event("w3", "support", "fee.waiver_promised", now - timedelta(hours=5), "cust-ok", fee_code="late_fee"),
-        _event("b3", "billing", "invoice.charged", now - timedelta(hours=4), "cust-ok", fee_code="setup_fee", amount=30),
+        _event(
+            "w3",
+            "support",
+            "fee.waiver_promised",
+            now - timedelta(hours=5),
+            "cust-ok",
+            fee_code="late_fee",
+        ),
+        _event(
+            "b3",
+            "billing",
+            "invoice.charged",
+            now - timedelta(hours=4),
+            "cust-ok",
+            fee_code="setup_fee",
+            amount=30,
+        ),
         # contradiction: support waived the late fee, billing charged it anyway
-        _event("w1", "support", "fee.waiver_promised", now - timedelta(hours=3), "cust-waived", fee_code="late_fee"),
-        _event("b1", "billing", "invoice.charged", now - timedelta(hours=1), "cust-waived", fee_code="late_fee", amount=25),
+        _event(
+            "w1",
+            "support",
+            "fee.waiver_promised",
+            now - timedelta(hours=3),
+            "cust-waived",
+            fee_code="late_fee",
+        ),
+        _event(
+            "b1",
+            "billing",
+            "invoice.charged",
+            now - timedelta(hours=1),
+            "cust-waived",
+            fee_code="late_fee",
+            amount=25,
+        ),
     ]
     with deployment.worker(RULES) as worker:
         publish(deployment, *events[:-1])
