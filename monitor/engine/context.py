@@ -78,7 +78,9 @@ def fire(
     identity = identity_of(*events)
     state.last_fired = event_time if state.last_fired is None else max(state.last_fired, event_time)
     if ctx.rule.resolve_on is not None:
-        state.firing.append(Firing(identity=identity, bindings=dict(bindings), event_time=event_time))
+        state.firing.append(
+            Firing(identity=identity, bindings=dict(bindings), event_time=event_time)
+        )
     return ctx.finding("firing", bindings, identity, event_time)
 
 

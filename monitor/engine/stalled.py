@@ -30,7 +30,9 @@ def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
         kept, met = _settle(ctx, state, event, "then")
         findings.extend(met)
         if len(kept) == len(state.expectations):
-            state.held.append(Held(slot="then", event=event))  # may answer a `first` still in flight
+            state.held.append(
+                Held(slot="then", event=event)
+            )  # may answer a `first` still in flight
         state.expectations = kept
     if rule.cancel is not None and rule.cancel.accepts(event):
         kept, met = _settle(ctx, state, event, "cancel")
@@ -87,7 +89,9 @@ def sweep(ctx: StepContext, state: KeyState) -> list[Finding]:
             if finding is not None:
                 findings.append(_as_breach(finding, expectation))
             pending.append(expectation.model_copy(update={"breached_at": ctx.now}))
-        elif expectation.breached_at is not None and expectation.due + rule.within.horizon < ctx.now:
+        elif (
+            expectation.breached_at is not None and expectation.due + rule.within.horizon < ctx.now
+        ):
             continue  # a follow-up this late is not expected any more
         else:
             pending.append(expectation)
