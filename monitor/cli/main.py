@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -139,6 +140,14 @@ def publish(
                 out.send_raw(line.encode())
             sent += 1
     err.print(f"publish: sent {sent} records to {settings.topic_events}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of rule files (editors use it for completion: rules/schema.json)."""
+    from monitor.rules.schema import RuleFileSpec
+
+    typer.echo(json.dumps(RuleFileSpec.model_json_schema(), indent=2))
 
 
 @app.command()
