@@ -33,9 +33,9 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
-        self.events_duplicate = Counter(
-            "cxmon_events_duplicate_total",
-            "Events ignored because their source+id was already processed",
+        self.duplicate_deliveries = Counter(
+            "cxmon_duplicate_deliveries_total",
+            "Rule evaluations skipped because the event's source+id was already processed",
             registry=registry,
         )
         self.conflicts = Counter(

@@ -165,6 +165,9 @@ class Detection:
         for rule_id, seconds in self.ruleset.handoffs:
             self.metrics.time_to_handoff.labels(rule=rule_id).observe(seconds)
         self.ruleset.handoffs.clear()
+        if self.ruleset.duplicates:
+            self.metrics.duplicate_deliveries.inc(self.ruleset.duplicates)
+            self.ruleset.duplicates = 0
 
     async def publish(self, alert: Alert, finding: Finding) -> None:
         """Write the alert to the durable outbox topic, count it, and show it."""

@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 
 import faust
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, disable_created_metrics, start_http_server
 
 from monitor.engine import Ruleset
 from monitor.errors import RuleError
@@ -25,6 +25,7 @@ def run_worker(settings: Settings) -> None:
     loaded = load_rules([settings.rules_path])
     if loaded.errors:
         raise RuleError(loaded.errors)
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` only clutters
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     metrics.init_rules(loaded.rules)

@@ -44,6 +44,7 @@ class Ruleset:
         self.lateness = lateness
         self.eval_errors: Counter[str] = Counter()
         self.handoffs: list[tuple[str, float]] = []  # (rule id, seconds); the caller drains it
+        self.duplicates = 0  # rule+key evaluations skipped as repeated deliveries; drained too
         self._by_type: dict[str, list[CompiledRule]] = defaultdict(list)
         for rule in self.rules.values():
             if rule.kind not in KINDS:
@@ -82,6 +83,7 @@ class Ruleset:
     ) -> list[Finding]:
         """Apply one event to one rule+key state (mutated in place); duplicates are ignored."""
         if is_duplicate(state, event):
+            self.duplicates += 1
             return []
         ctx = StepContext(rule, key, now, self.lateness)
         findings = KINDS[rule.kind][0](ctx, state, event)
