@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from monitor.errors import IssueCode, RuleIssue, SourceLocation
 from monitor.rules.calendar import BusinessCalendar, Window, build_calendar
@@ -72,7 +73,33 @@ def compile_rules(files: list[ParsedFile]) -> tuple[list[CompiledRule], list[Rul
             issues.extend(rule_issues)
             if result is not None and not rule_issues:
                 compiled.append(result)
+        for raw, path in parsed_file.rejected:
+            issues.extend(_raw_expression_issues(raw, path, parsed_file.locator, names))
     return compiled, issues
+
+
+def _raw_expression_issues(
+    raw: dict[str, Any], path: Path, loc: Locator, names: _Names
+) -> list[RuleIssue]:
+    """CEL and template problems of a rule that failed the schema (so none go unreported)."""
+    issues: list[RuleIssue] = []
+    rule_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+    scopes = KIND_SCOPES.get(str(raw.get("kind")), {})
+    all_slots = tuple(scopes) or SLOT_FIELDS
+    for slot in SLOT_FIELDS:
+        matcher = raw.get(slot)
+        if not isinstance(matcher, dict) or not isinstance(matcher.get("where"), str):
+            continue
+        scope = scopes.get(
+            slot, (*all_slots, slot) if slot == "resolve_on" or not scopes else (slot,)
+        )
+        where_path = (*path, slot, "where")
+        _compile_cel(
+            matcher["where"], scope, all_slots, names, loc, where_path, rule_id or "?", issues, slot
+        )
+    if isinstance(raw.get("message"), str):
+        _compile_template(raw["message"], loc, (*path, "message"), rule_id or "?", issues)
+    return issues
 
 
 def _collect_names(files: list[ParsedFile], issues: list[RuleIssue]) -> _Names:
@@ -323,7 +350,7 @@ def _syntax_issue(
         f"CEL: {message}",
         loc.inside_scalar(path, line, col),
         rule_id,
-        "CEL uses && || ! ==, single or double quotes, and `x in list`; see docs/rules.md",
+        "CEL uses && || ! ==, quotes for strings, `x in list` and `has(x.field)`",
     )
 
 

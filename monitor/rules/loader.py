@@ -37,6 +37,9 @@ class ParsedFile:
     header: RuleFileSpec
     rules: list[ParsedRule]
     locator: Locator
+    # Rules that failed the schema, as written: their expressions are still checked so that
+    # one run of `cxmon validate` reports every problem.
+    rejected: list[tuple[dict[str, Any], tuple[str | int, ...]]] = field(default_factory=list)
 
 
 @dataclass
@@ -137,6 +140,7 @@ def _validate(name: str, root: Any, locator: Locator) -> tuple[ParsedFile | None
         )
         return None, issues
     rules: list[ParsedRule] = []
+    rejected: list[tuple[dict[str, Any], tuple[str | int, ...]]] = []
     defaults = header.defaults.model_dump(exclude_none=True, mode="python")
     for index, raw in enumerate(raw_rules):
         path: tuple[str | int, ...] = ("rules", index)
@@ -150,9 +154,10 @@ def _validate(name: str, root: Any, locator: Locator) -> tuple[ParsedFile | None
             spec = RuleSpec.model_validate(_with_defaults(raw, defaults))
         except ValidationError as exc:
             issues.extend(pydantic_issues(exc, path, locator, rule_id, RuleSpec))
+            rejected.append((raw, path))
             continue
         rules.append(ParsedRule(spec, path, locator))
-    return ParsedFile(name, header, rules, locator), issues
+    return ParsedFile(name, header, rules, locator, rejected), issues
 
 
 def _with_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

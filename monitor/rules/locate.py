@@ -74,6 +74,9 @@ class Locator:
         start = self.value(path)
         scalar = self.node_at(path)
         if isinstance(scalar, LiteralScalarString | FoldedScalarString):
+            content = str(scalar).rstrip("\n").split("\n")
+            if line > len(content):  # "unexpected end": point just after the last character
+                line, col = len(content), len(content[-1]) + 1
             file_line = start.line + line
             text = self.lines[file_line - 1] if file_line - 1 < len(self.lines) else ""
             indent = len(text) - len(text.lstrip(" "))
