@@ -86,8 +86,9 @@ def sweep(ctx: StepContext, state: KeyState) -> list[Finding]:
     for expectation in state.expectations:
         if expectation.breached_at is None and expectation.due <= ctx.now:
             finding = fire(ctx, state, {"first": expectation.opened_by}, expectation.opened_by)
-            if finding is not None:
-                findings.append(_as_breach(finding, expectation))
+            if finding is None:
+                continue  # covered by a recent alert for this key (realert); nothing to resolve
+            findings.append(_as_breach(finding, expectation))
             pending.append(expectation.model_copy(update={"breached_at": ctx.now}))
         elif (
             expectation.breached_at is not None and expectation.due + rule.within.horizon < ctx.now

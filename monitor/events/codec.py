@@ -35,7 +35,9 @@ def decode(
     if len(body) > max_bytes:
         raise Rejected(RejectReason.TOO_LARGE, f"record is {len(body)} bytes, limit {max_bytes}")
     binary = any(name.lower().startswith("ce_") for name in header_map)
-    if not binary:
+    if binary:
+        _precheck_binary(header_map)
+    else:
         _precheck_structured(body)
     try:
         cloud_event = ce_kafka.from_kafka(
@@ -57,6 +59,20 @@ def _header_map(headers: Headers | None) -> dict[str, bytes]:
         return {}
     items = headers.items() if isinstance(headers, Mapping) else headers
     return {str(k): (v if isinstance(v, bytes) else bytes(v or b"")) for k, v in items}
+
+
+def _precheck_binary(headers: Mapping[str, bytes]) -> None:
+    """The SDK would invent a missing id or time; an event without them cannot be trusted."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    version = lowered.get("ce_specversion")
+    if version != b"1.0":
+        shown = version.decode("utf-8", "replace") if version else "missing"
+        raise Rejected(
+            RejectReason.BAD_SPECVERSION, f"ce_specversion {shown!r} is not supported, send '1.0'"
+        )
+    missing = [f"ce_{name}" for name in _REQUIRED if not lowered.get(f"ce_{name}")]
+    if missing:
+        raise Rejected(RejectReason.MISSING_FIELD, f"missing header {', '.join(missing)}")
 
 
 def _precheck_structured(body: bytes) -> None:
