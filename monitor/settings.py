@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     store: str = Field(default="memory://", description="memory:// or rocksdb://")
     data_dir: Path = Path(".cxmon/data")
     lateness_s: float = Field(default=300.0, ge=0, description="accepted out-of-order delay")
+    reload_interval_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="how often rule files are checked for changes (0: only SIGHUP)",
+    )
     sweep_interval_s: float = Field(
         default=1.0, gt=0, description="how often deadlines are checked"
     )

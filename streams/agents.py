@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import timedelta
@@ -17,6 +19,8 @@ from monitor.events import Event, Rejected, RejectReason
 from monitor.events.codec import decode
 from monitor.events.envelope import utcnow
 from monitor.metrics import Metrics
+from monitor.rules import load_rules
+from monitor.rules.watch import RuleWatch
 from monitor.settings import Settings
 from streams.app import Topology
 
@@ -104,10 +108,9 @@ class Detection:
             if rule is None:
                 continue  # removed by a reload since the event was keyed
             slot = f"{rule_id}{STATE_SEPARATOR}{key}"
-            stored = self.topo.state.get(slot)
-            state = KeyState.from_json(stored["s"] if stored else None)
+            state = self._load(slot, rule.state_tag)
             findings.extend(self.ruleset.step(rule, key, state, ref, now))
-            self._store(slot, partition, state)
+            self._store(slot, partition, state, rule.state_tag)
         return findings
 
     def sweep(self, partition: int) -> list[Finding]:
@@ -123,24 +126,65 @@ class Detection:
             if rule is None:
                 del self.topo.state[slot]
                 continue
-            state = KeyState.from_json(stored["s"])
+            state = self._load(slot, rule.state_tag)
             findings.extend(self.ruleset.sweep(rule, key, state, now))
             open_counts[rule_id] += sum(1 for e in state.expectations if e.breached_at is None)
-            self._store(slot, partition, state, previous=stored)
+            self._store(slot, partition, state, rule.state_tag, previous=stored)
         self.open_by_partition[partition] = open_counts
         self._update_open_gauge()
         return findings
 
+    def _load(self, slot: str, tag: str) -> KeyState:
+        """The stored state, unless it belongs to an earlier rule with another kind or key."""
+        stored = self.topo.state.get(slot)
+        if not stored or stored.get("r") != tag:
+            return KeyState()
+        return KeyState.from_json(stored["s"])
+
     def _store(
-        self, slot: str, partition: int, state: KeyState, previous: dict[str, Any] | None = None
+        self,
+        slot: str,
+        partition: int,
+        state: KeyState,
+        tag: str,
+        previous: dict[str, Any] | None = None,
     ) -> None:
         if state.is_empty():
             if slot in self.topo.state:
                 del self.topo.state[slot]
             return
-        encoded = {"p": partition, "s": state.to_json()}
+        encoded = {"p": partition, "r": tag, "s": state.to_json()}
         if encoded != previous:
             self.topo.state[slot] = encoded
+
+    def reload(self, why: str) -> bool:
+        """Load the rule files again; swap them in only if they are free of errors.
+
+        Rules whose id, kind and key are unchanged keep their state; the others start empty.
+        The swap is one assignment on the event loop, so no event sees half a rule set.
+        """
+        result = load_rules([self.settings.rules_path])
+        if result.errors:
+            for issue in result.errors:
+                log.error("rule reload (%s) rejected: %s", why, issue)
+            self.metrics.rule_reloads.labels(outcome="failure").inc()
+            log.error("rule reload (%s) failed; %d rules keep running", why, len(self.ruleset))
+            return False
+        old = self.ruleset.rules
+        new = Ruleset(result.rules, lateness=self.lateness)
+        kept = [r for r in result.rules if r.id in old and old[r.id].state_tag == r.state_tag]
+        self.ruleset = new
+        self.metrics.init_rules(result.rules)
+        self.metrics.rule_reloads.labels(outcome="success").inc()
+        log.warning(
+            "rules reloaded (%s): %d rules, %d keep their state, %d added, %d removed",
+            why,
+            len(new),
+            len(kept),
+            len(set(new.rules) - set(old)),
+            len(set(old) - set(new.rules)),
+        )
+        return True
 
     def _update_open_gauge(self) -> None:
         totals: Counter[str] = Counter()
@@ -222,6 +266,24 @@ def install_agents(topo: Topology, detection: Detection, settings: Settings) -> 
                 detection.metrics.events_rejected.labels(
                     reason=str(RejectReason.INTERNAL_ERROR)
                 ).inc()
+
+    watch = RuleWatch([settings.rules_path])
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def reload_on_sighup() -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, reload_now)
+
+    def reload_now() -> None:
+        watch.changed()  # take in the files as they are now, so the timer does not reload again
+        detection.reload("SIGHUP")
+
+    if settings.reload_interval_s > 0:
+
+        @app.timer(settings.reload_interval_s)  # type: ignore[untyped-decorator]
+        async def reload_on_change() -> None:
+            if watch.changed():
+                detection.reload("rule files changed")
 
     @app.timer(settings.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def tick() -> None:

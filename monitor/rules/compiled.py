@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -108,3 +109,8 @@ class CompiledRule:
     def state_identity(self) -> tuple[str, str, str]:
         """What must stay the same for a reloaded rule to keep its state."""
         return (self.id, self.kind, self.key.text)
+
+    @property
+    def state_tag(self) -> str:
+        """A short digest of `state_identity`, stored with the state it belongs to."""
+        return hashlib.sha256("\x1f".join(self.state_identity).encode()).hexdigest()[:12]

@@ -1,0 +1,101 @@
+"""Hot reload in a running worker: good rule files replace the old ones, bad ones never do."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.events import Event
+from tests.integration.harness import Deployment, WorkerProcess, publish
+
+pytestmark = pytest.mark.integration
+RULES = Path(__file__).resolve().parents[2] / "rules"
+
+
+def _waiver_and_charge(customer: str, fee: str = "late_fee") -> list[Event]:
+    now = datetime.now(UTC)
+    return [
+        Event(
+            id=f"w-{customer}",
+            source="support",
+            type="fee.waiver_promised",
+            time=now - timedelta(minutes=2),
+            subject=customer,
+            data={"fee_code": fee},
+        ),
+        Event(
+            id=f"b-{customer}",
+            source="billing",
+            type="invoice.charged",
+            time=now - timedelta(minutes=1),
+            subject=customer,
+            data={"fee_code": fee, "amount": 10},
+        ),
+    ]
+
+
+def _metric(worker: WorkerProcess, name: str, labels: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.metrics_port}/metrics") as response:
+        text = response.read().decode()
+    found = re.search(rf"^{name}\{{{labels}\}} (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def _await_metric(worker: WorkerProcess, name: str, labels: str, value: float) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if _metric(worker, name, labels) >= value:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name}{{{labels}}} did not reach {value}:\n{worker.log()}")
+
+
+def test_broken_rule_file_is_rejected_and_running_rules_keep_working(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    with deployment.worker(rules, CXMON_RELOAD_INTERVAL_S="0.5") as worker:
+        (rules / "billing.yaml").write_text(
+            (rules / "billing.yaml").read_text().replace("within: 30d", "within: 30 days")
+        )
+        _await_metric(worker, "cxmon_rule_reloads_total", 'outcome="failure"', 1)
+        publish(deployment, *_waiver_and_charge("cust-after-bad-edit"))
+        alerts = deployment.alerts(expect=1)
+    assert [(a["rule_id"], a["key"]) for a in alerts] == [
+        ("billing-charges-waived-fee", "cust-after-bad-edit")
+    ]
+    assert "RULE_DURATION" in worker.log()
+
+
+def test_sighup_loads_a_new_rule(deployment: Deployment, tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    with deployment.worker(rules, CXMON_RELOAD_INTERVAL_S="0") as worker:
+        (rules / "setup.yaml").write_text(
+            "version: 1\n"
+            "rules:\n"
+            "  - id: setup-fee-charged-after-waiver\n"
+            "    title: Setup fee charged after a waiver\n"
+            "    kind: contradiction\n"
+            "    severity: low\n"
+            "    owners: [support, billing]\n"
+            "    first: {source: support, type: fee.waiver_promised}\n"
+            "    then: {source: billing, type: invoice.charged, where: \"then.data.fee_code == 'setup_fee'\"}\n"
+            "    within: 1d\n"
+        )
+        worker.process.send_signal(signal.SIGHUP)
+        _await_metric(worker, "cxmon_rule_reloads_total", 'outcome="success"', 2)
+        publish(deployment, *_waiver_and_charge("cust-setup", fee="setup_fee"))
+        alerts = deployment.alerts(expect=2)
+    assert sorted(a["rule_id"] for a in alerts) == [
+        "billing-charges-waived-fee",
+        "setup-fee-charged-after-waiver",
+    ]
