@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -46,59 +46,16 @@ class Simulator:
     def journey(self, start: datetime, scale: float = 1.0) -> list[Event]:
         """One customer's story starting at `start`; `scale` compresses its gaps (live mode)."""
         rng = self._rng
-        customer = f"cust-{rng.randrange(self.customers):05d}"
-        conflict = rng.random() < self.conflict_share
-        story = rng.choice(("deal", "waiver", "noise", "noise"))
-
-        def later(hours: float) -> datetime:
-            return start + timedelta(hours=hours * scale)
-
-        if story == "deal":
-            deal = f"D-{rng.randrange(100000):05d}"
-            plan = rng.choice(PLANS)
-            events = [self._event("sales", "deal.closed", start, customer, deal_id=deal, plan=plan)]
-            if rng.random() < 0.1:
-                events.append(
-                    self._event("sales", "deal.cancelled", later(6), customer, deal_id=deal)
-                )
-            elif not conflict:
-                events.append(
-                    self._event(
-                        "onboarding",
-                        "kickoff.held",
-                        later(rng.uniform(4, 60)),
-                        customer,
-                        deal_id=deal,
-                    )
-                )
-            return events
-        if story == "waiver":
-            fee = rng.choice(FEES)
-            other = rng.choice([f for f in FEES if f != fee])
-            amount = rng.choice((15, 25, 49, 99))
-            events = [
-                self._event("support", "ticket.opened", start, customer, topic="billing question"),
-                self._event("support", "fee.waiver_promised", later(1), customer, fee_code=fee),
-            ]
-            charged = fee if conflict else other
-            events.append(
-                self._event(
-                    "billing",
-                    "invoice.charged",
-                    later(rng.uniform(2, 72)),
-                    customer,
-                    fee_code=charged,
-                    amount=amount,
-                )
-            )
-            return events
-        return [
-            self._event("support", "ticket.opened", start, customer, topic="how-to"),
-            self._event("marketing", "email.sent", later(2), customer, campaign="newsletter"),
-            self._event(
-                "billing", "invoice.charged", later(5), customer, fee_code="subscription", amount=49
-            ),
-        ]
+        story = Story(
+            sim=self,
+            customer=f"cust-{rng.randrange(self.customers):05d}",
+            conflict=rng.random() < self.conflict_share,
+            start=start,
+            scale=scale,
+        )
+        name = rng.choices(list(STORIES), weights=[w for _, w in STORIES.values()])[0]
+        STORIES[name][0](story)
+        return story.events
 
     def backfill(self, start: datetime, end: datetime, journeys: int) -> list[Event]:
         """`journeys` stories starting between start and end, all events in event-time order."""
@@ -139,3 +96,134 @@ class LiveSchedule:
         while self._heap and self._heap[0].due <= now:
             ready.append(heapq.heappop(self._heap).event)
         return ready
+
+
+@dataclass
+class Story:
+    """One journey being written: who, whether it goes wrong, and its events so far."""
+
+    sim: Simulator
+    customer: str
+    conflict: bool
+    start: datetime
+    scale: float
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def rng(self) -> random.Random:
+        """The simulator's random source."""
+        return self.sim._rng
+
+    def at(self, hours: float, source: str, type_: str, **data: object) -> datetime:
+        """Add an event `hours` after the start (compressed by `scale`); return its time."""
+        moment = self.start + timedelta(hours=hours * self.scale)
+        self.events.append(self.sim._event(source, type_, moment, self.customer, **data))
+        return moment
+
+
+def _deal(s: Story) -> None:
+    deal = f"D-{s.rng.randrange(100000):05d}"
+    s.at(0, "sales", "contract.signed", deal_id=deal)
+    s.at(0, "sales", "deal.closed", deal_id=deal, plan=s.rng.choice(PLANS))
+    if s.rng.random() < 0.1:
+        s.at(6, "sales", "deal.cancelled", deal_id=deal)
+        return
+    if s.conflict:
+        return  # onboarding never picks it up
+    s.at(s.rng.uniform(4, 60), "onboarding", "kickoff.held", deal_id=deal)
+    s.at(70, "billing", "invoice.issued", invoice_id=f"I-{deal}", amount=990)
+
+
+def _waiver(s: Story) -> None:
+    fee = s.rng.choice(FEES)
+    other = s.rng.choice([f for f in FEES if f != fee])
+    s.at(0, "support", "ticket.opened", topic="billing question")
+    s.at(1, "support", "fee.waiver_promised", fee_code=fee)
+    amount = s.rng.choice((15, 25, 49, 99))
+    charged = fee if s.conflict else other
+    s.at(s.rng.uniform(2, 72), "billing", "invoice.charged", fee_code=charged, amount=amount)
+
+
+def _refund(s: Story) -> None:
+    case = f"C-{s.rng.randrange(100000):05d}"
+    s.at(0, "support", "refund.promised", case_id=case, amount=s.rng.choice((20, 80, 150)))
+    if not s.conflict:
+        s.at(s.rng.uniform(2, 96), "billing", "refund.issued", case_id=case)
+
+
+def _incident(s: Story) -> None:
+    incident = f"INC-{s.rng.randrange(100000):05d}"
+    s.at(0, "support", "incident.opened", incident_id=incident, priority="P1")
+    if s.conflict:
+        s.at(2, "marketing", "upsell.sent", campaign="premium-support")
+    s.at(6, "support", "incident.resolved", incident_id=incident)
+    s.at(30, "marketing", "survey.sent", campaign="nps")
+
+
+def _fatigue(s: Story) -> None:
+    contacts = [("marketing", "email.sent"), ("sales", "call.made"), ("support", "call.made")]
+    if s.conflict:
+        contacts.append(("billing", "email.sent"))
+    for hour, (department, type_) in enumerate(contacts):
+        s.at(hour * 3, department, type_, reason="follow-up")
+
+
+def _ticket(s: Story) -> None:
+    ticket = f"T-{s.rng.randrange(100000):05d}"
+    s.at(0, "support", "ticket.opened", ticket_id=ticket, topic="how-to")
+    s.at(2, "support", "ticket.customer_replied", ticket_id=ticket)
+    if s.conflict:
+        s.at(2.2, "support", "ticket.closed", ticket_id=ticket)
+    else:
+        s.at(3, "support", "ticket.closed", ticket_id=ticket, reply_id="R-1")
+
+
+def _order(s: Story) -> None:
+    order = f"O-{s.rng.randrange(100000):05d}"
+    promised = s.at(0, "sales", "order.placed", order_id=order) + timedelta(days=5)
+    s.events.append(
+        s.sim._event(
+            "sales",
+            "order.delivery_promised",
+            s.events[-1].time,
+            s.customer,
+            order_id=order,
+            promised_by=promised.isoformat().replace("+00:00", "Z"),
+        )
+    )
+    s.at(24 * (7 if s.conflict else 3), "fulfilment", "order.shipped", order_id=order)
+
+
+def _onboarding(s: Story) -> None:
+    s.at(0, "onboarding", "onboarding.completed", plan=s.rng.choice(PLANS))
+    if not s.conflict:
+        s.at(s.rng.uniform(1, 20), "support", "account.assigned", owner="team-a")
+
+
+def _cancellation(s: Story) -> None:
+    s.at(0, "billing", "invoice.charged", fee_code="subscription", amount=49)
+    if s.conflict:
+        s.at(24, "support", "subscription.cancellation_requested", reason="price")
+        s.at(24 * 3, "billing", "invoice.charged", fee_code="subscription", amount=49)
+
+
+def _noise(s: Story) -> None:
+    s.at(0, "support", "ticket.opened", topic="how-to")
+    s.at(2, "marketing", "newsletter.sent", campaign="newsletter")
+    s.at(5, "billing", "invoice.charged", fee_code="subscription", amount=49)
+
+
+StoryWriter = Callable[[Story], None]
+# Every story, with its relative frequency in the traffic.
+STORIES: dict[str, tuple[StoryWriter, int]] = {
+    "deal": (_deal, 3),
+    "waiver": (_waiver, 3),
+    "refund": (_refund, 2),
+    "incident": (_incident, 1),
+    "fatigue": (_fatigue, 1),
+    "ticket": (_ticket, 2),
+    "order": (_order, 2),
+    "onboarding": (_onboarding, 2),
+    "cancellation": (_cancellation, 1),
+    "noise": (_noise, 4),
+}
