@@ -116,7 +116,7 @@ def test_new_conflict_after_realert_window_alerts_again(detector: Detector) -> N
 def test_state_expires_once_the_window_has_passed(detector: Detector) -> None:
     feed(detector, waiver(), charge(T0 + DAY, fee="setup_fee"))
     detector.advance(T0 + 29 * DAY)
-    assert list(detector.states) == [(RULE, "c1")]
+    assert (RULE, "c1") in detector.states
     detector.advance(T0 + 40 * DAY)
     assert detector.states == {}
 
