@@ -71,8 +71,8 @@ def compile_rules(files: list[ParsedFile]) -> tuple[list[CompiledRule], list[Rul
             seen[rule.spec.id] = where
             result, rule_issues = _compile_rule(rule, names)
             issues.extend(rule_issues)
-            if result is not None and not rule_issues:
-                compiled.append(result)
+            if result is not None and not rule_issues and rule.spec.enabled:
+                compiled.append(result)  # a disabled rule is still checked, but not run
         for raw, path in parsed_file.rejected:
             issues.extend(_raw_expression_issues(raw, path, parsed_file.locator, names))
     return compiled, issues
