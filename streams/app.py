@@ -63,7 +63,6 @@ def build_topology(settings: Settings) -> Topology:
         broker_rebalance_timeout=timeouts["rebalance_timeout"],
         broker_session_timeout=timeouts["session_timeout"],
         broker_heartbeat_interval=timeouts["heartbeat_interval"],
-        stream_recovery_delay=timeouts.get("recovery_delay", 3.0),
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
     )

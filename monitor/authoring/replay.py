@@ -1,0 +1,202 @@
+"""Backtest: run a rule set over recorded events (JSON Lines) in event time, and diff two runs.
+
+Contract:
+- Lines are records in arrival order (file order), one stream: one `Watermark`. Blank lines are
+  skipped; a line that does not decode, or whose event time is behind the watermark (more than
+  `lateness` older than the newest event so far), is rejected with its 1-based line number and
+  reason, and processing goes on.
+- The engine clock is the watermark (newest event time minus `lateness`), as it would be live
+  with a perfect wall clock: before each accepted event the detector is advanced to it, so
+  deadlines fire in event time and a follow-up that comes after its deadline resolves the alert.
+- End of input means nothing older can arrive: the clock is advanced to the newest event time, so
+  every deadline up to the last event fires; later deadlines stay pending and are not reported.
+- Pure: no Kafka, no printing; the rule set's `eval_errors` and `handoffs` are drained into the
+  result.
+
+Sweeping every state at every watermark step is quadratic (minutes for 30k events), so the
+`WatermarkDetector` sweeps a state only when the clock passes one of its deadlines (the
+`expectations` of `KeyState`), just before an event touches it, and all of them once per day of
+event time (to forget what expired). Sweeps only filter by `now` and fire due expectations, so the
+findings are the same as sweeping everything at every step; `test_replay.py` checks that.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from monitor.alerts import Alert, alert_from
+from monitor.engine.clock import Watermark
+from monitor.engine.detector import Detector
+from monitor.engine.ruleset import Ruleset
+from monitor.engine.state import Finding, KeyState
+from monitor.events import Event, Rejected, RejectReason
+from monitor.events.codec import decode
+from monitor.rules.durations import format_duration
+
+Slot = tuple[str, str]
+COMPACT_EVERY = timedelta(days=1)
+
+
+class RejectedLine(NamedTuple):
+    """A record that did not reach the engine: where it was, and why."""
+
+    line_no: int
+    reason: RejectReason
+    detail: str
+
+
+@dataclass
+class ReplayResult:
+    """What a rule set would have raised over a recording."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    rejected: list[RejectedLine] = field(default_factory=list)
+    per_rule: Counter[str] = field(default_factory=Counter)
+    events: int = 0
+    eval_errors: Counter[str] = field(default_factory=Counter)
+
+
+def replay(lines: Iterable[bytes], ruleset: Ruleset, lateness: timedelta) -> ReplayResult:
+    """Run every record through a fresh detector in arrival order, on the event-time watermark."""
+    result = ReplayResult()
+    detector = WatermarkDetector(ruleset)
+    watermark = Watermark(lateness)
+    errors_before = Counter(ruleset.eval_errors)
+    clock: datetime | None = None
+
+    def emit(findings: Sequence[Finding]) -> None:
+        for finding in findings:
+            alert = alert_from(finding)
+            result.alerts.append(alert)
+            result.per_rule[alert.rule_id] += 1
+
+    for line_no, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            event = decode(raw)
+            if watermark.is_too_late(event.time):
+                raise Rejected(
+                    RejectReason.TOO_LATE,
+                    f"event time {event.time.isoformat()} is behind the watermark "
+                    f"{watermark.value.isoformat()} (lateness {format_duration(lateness)})",
+                )
+        except Rejected as rejected:
+            result.rejected.append(RejectedLine(line_no, rejected.reason, rejected.detail))
+            continue
+        watermark.observe(event.time)
+        result.events += 1
+        if clock is None or watermark.value > clock:
+            clock = watermark.value
+            emit(detector.tick(clock))
+        emit(detector.process(event, clock))
+        ruleset.handoffs.clear()  # time-to-handoff is a live metric; a backtest has no use for it
+    if clock is not None:
+        emit(detector.advance(watermark.highest))
+    result.eval_errors = Counter(ruleset.eval_errors)
+    result.eval_errors.subtract(errors_before)
+    result.eval_errors = +result.eval_errors
+    return result
+
+
+class WatermarkDetector(Detector):
+    """A `Detector` that sweeps a state only when it can matter (see the module docstring)."""
+
+    def __init__(self, ruleset: Ruleset) -> None:
+        super().__init__(ruleset)
+        self._wakes: list[tuple[datetime, str, str]] = []  # heap of (when, rule id, key)
+        self._scheduled: dict[Slot, datetime] = {}
+        self._compacted: datetime | None = None
+
+    def process(self, event: Event, now: datetime) -> list[Finding]:
+        """Bring each state the event touches up to `now`, then apply the event to it."""
+        findings: list[Finding] = []
+        ref = event.ref()
+        for route in self.ruleset.routes(event):
+            slot = (route.rule.id, route.key)
+            state = self.states.get(slot)
+            if state is None:
+                state = KeyState()
+            else:
+                findings.extend(self.ruleset.sweep(route.rule, route.key, state, now))
+            findings.extend(self.ruleset.step(route.rule, route.key, state, ref, now))
+            self._keep(slot, state)
+        return findings
+
+    def tick(self, now: datetime) -> list[Finding]:
+        """Move the clock: sweep the states with a deadline up to `now` (and, daily, all)."""
+        if self._compacted is None or now - self._compacted >= COMPACT_EVERY:
+            self._compacted = now
+            due = list(self.states)
+        else:
+            due = []
+            while self._wakes and self._wakes[0][0] <= now:
+                when, rule_id, key = heapq.heappop(self._wakes)
+                if self._scheduled.get((rule_id, key)) == when:
+                    del self._scheduled[(rule_id, key)]
+                    due.append((rule_id, key))
+        findings: list[Finding] = []
+        for slot in due:
+            state, rule = self.states.get(slot), self.ruleset.rules.get(slot[0])
+            if state is None or rule is None:
+                self.states.pop(slot, None)
+                continue
+            findings.extend(self.ruleset.sweep(rule, slot[1], state, now))
+            self._keep(slot, state)
+        return findings
+
+    def _keep(self, slot: Slot, state: KeyState) -> None:
+        if state.is_empty():
+            self.states.pop(slot, None)
+            return
+        self.states[slot] = state
+        wake = next_deadline(state)
+        if wake is not None and wake != self._scheduled.get(slot):
+            self._scheduled[slot] = wake
+            heapq.heappush(self._wakes, (wake, *slot))
+
+
+def next_deadline(state: KeyState) -> datetime | None:
+    """When a sweep of this state would next report something: the earliest pending deadline."""
+    return min((e.due for e in state.expectations if e.breached_at is None), default=None)
+
+
+AlertIdentity = tuple[str, str, str, str]
+
+
+def identity(alert: Alert) -> AlertIdentity:
+    """What makes two backtest alerts the same: rule, key, status and fingerprint."""
+    return (alert.rule_id, alert.key, alert.status, alert.fingerprint)
+
+
+@dataclass(frozen=True)
+class AlertDiff:
+    """How a candidate rule set's alerts differ from a baseline's over the same events."""
+
+    added: list[Alert]
+    removed: list[Alert]
+    unchanged: int
+
+
+def diff_alerts(candidate: Sequence[Alert], baseline: Sequence[Alert]) -> AlertDiff:
+    """Alerts only the candidate raises (added) and only the baseline raises (removed), in order."""
+    new = {identity(a) for a in candidate}
+    old = {identity(a) for a in baseline}
+    added = _unique(a for a in candidate if identity(a) not in old)
+    removed = _unique(a for a in baseline if identity(a) not in new)
+    return AlertDiff(added, removed, len(new & old))
+
+
+def _unique(alerts: Iterable[Alert]) -> list[Alert]:
+    seen: set[AlertIdentity] = set()
+    kept = []
+    for alert in alerts:
+        if identity(alert) not in seen:
+            seen.add(identity(alert))
+            kept.append(alert)
+    return kept

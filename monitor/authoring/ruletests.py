@@ -1,0 +1,386 @@
+"""Rule tests (`*.test.yaml`, like `promtool test rules`): events at relative times -> expected alerts.
+
+The format::
+
+    rule_files: [billing.yaml]          # files or directories, relative to the test file
+    start: 2026-05-01T09:00:00Z         # optional; t=0 (default 2026-01-05T09:00:00Z, a Monday)
+    tests:
+      - name: charge after a waiver alerts
+        events:                         # `at` is a duration from start; `0s` (or 0) allowed
+          - {at: 0s, source: support, type: fee.waiver_promised, subject: c1,
+             data: {fee_code: late_fee}}
+          - {at: 3d, source: billing, type: invoice.charged, subject: c1,
+             data: {fee_code: late_fee, amount: 25}}
+        evaluate_until: 10d             # optional, see below
+        expect:                         # [] means: no alert at all
+          - {rule: billing-charges-waived-fee, key: c1, status: firing, at: 3d}
+
+Evaluation, per test, on a fresh detector and a fake clock:
+- Events are processed in the order listed (list one out of order to test late arrival) with
+  `id` defaulting to `e1`, `e2`, ... Before an event the clock moves to just before its time, so
+  deadlines earlier than the event fire first and a follow-up exactly at a deadline is in time
+  (windows are inclusive). The clock never moves backwards.
+- Then the clock moves to `evaluate_until`; by default that is the last event plus the longest
+  `within` of the rules under test (for business time, its horizon), so every deadline the events
+  opened has passed.
+- Each alert is compared by rule, key, status and `at` (its event time minus `start`; for a
+  stalled rule that is the deadline). `status` defaults to `firing`; an expectation without `at`
+  matches any time. The result lists the expected alerts that are missing and the unexpected ones.
+
+Problems in a test file (YAML, unknown or missing fields, unknown rule ids, missing rule files)
+are `RuleIssue`s with `file:line:col`, like the rule loader's.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from monitor.engine.clock import FakeClock
+from monitor.engine.detector import Detector
+from monitor.engine.ruleset import Ruleset
+from monitor.engine.state import Finding
+from monitor.errors import IssueCode, RuleIssue, SourceLocation
+from monitor.events import Event
+from monitor.rules import load_rules
+from monitor.rules.durations import format_duration, parse_duration
+from monitor.rules.loader import TEST_SUFFIXES
+from monitor.rules.locate import Locator, to_plain
+
+DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+_ZERO = re.compile(r"^(0+[smhdw]?)+$")
+_TICK = timedelta(microseconds=1)
+
+
+def parse_offset(text: str | int) -> timedelta:
+    """A duration that may be zero (`0`, `0s`) — rule durations may not; raises ValueError."""
+    if isinstance(text, int) and not isinstance(text, bool) and text == 0:
+        return timedelta(0)
+    if not isinstance(text, str):
+        raise ValueError(f"expected a duration like '0s', '15m' or '2d', got {text!r}")
+    if _ZERO.match(text.strip()):
+        return timedelta(0)
+    return parse_duration(text)
+
+
+def format_offset(delta: timedelta) -> str:
+    """An offset the way a test author writes it: `0s`, `3d`, `1h30m`."""
+    return format_duration(delta)
+
+
+def _offset(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value
+    try:
+        return parse_offset(value)
+    except ValueError as exc:
+        raise PydanticCustomError("duration", str(exc)) from None
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise PydanticCustomError("start", "start must carry a UTC offset, e.g. ...T09:00:00Z")
+        return datetime.fromtimestamp(value.timestamp(), UTC)
+    return value
+
+
+Offset = Annotated[timedelta, BeforeValidator(_offset)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EventSpec(_Spec):
+    """One event of a test, `at` a duration after `start`."""
+
+    at: Offset
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    subject: str = Field(min_length=1)
+    id: str | None = Field(default=None, min_length=1)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExpectSpec(_Spec):
+    """One alert a test expects."""
+
+    rule: str
+    key: str
+    status: Literal["firing", "resolved"] = "firing"
+    at: Offset | None = None
+
+
+class CaseSpec(_Spec):
+    """One named test: events in, alerts expected out."""
+
+    name: str
+    events: list[EventSpec] = Field(default_factory=list)
+    expect: list[ExpectSpec]
+    evaluate_until: Offset | None = None
+
+
+class RuleTestFileSpec(_Spec):
+    """A whole `*.test.yaml` file."""
+
+    rule_files: list[str] = Field(min_length=1)
+    start: Annotated[datetime, BeforeValidator(_aware)] = DEFAULT_START
+    tests: list[CaseSpec] = Field(min_length=1)
+
+
+_NESTED: dict[str, type[BaseModel]] = {"tests": CaseSpec, "events": EventSpec, "expect": ExpectSpec}
+
+
+@dataclass(frozen=True, order=True)
+class AlertLine:
+    """An alert as a rule test states it: rule, key, status and time from `start` (None: any)."""
+
+    rule: str
+    key: str
+    status: str
+    at: timedelta | None
+
+    def __str__(self) -> str:
+        at = "any time" if self.at is None else f"at {format_offset(self.at)}"
+        return f"{self.status} {self.rule} key={self.key} {at}"
+
+    def matches(self, actual: AlertLine) -> bool:
+        """Whether an actual alert satisfies this expectation."""
+        return (self.rule, self.key, self.status) == (actual.rule, actual.key, actual.status) and (
+            self.at is None or self.at == actual.at
+        )
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """The outcome of one test: what was expected, what happened, and the difference."""
+
+    name: str
+    location: SourceLocation
+    expected: list[AlertLine]
+    actual: list[AlertLine]
+    missing: list[AlertLine]
+    unexpected: list[AlertLine]
+
+    @property
+    def passed(self) -> bool:
+        """Whether every expected alert happened and nothing else did."""
+        return not self.missing and not self.unexpected
+
+    def diff(self) -> list[str]:
+        """A readable difference: `- missing` expected alerts, `+ unexpected` actual ones."""
+        return [f"- missing:    {a}" for a in self.missing] + [
+            f"+ unexpected: {a}" for a in self.unexpected
+        ]
+
+
+@dataclass
+class FileResult:
+    """Every test of one file, or the issues that kept it from running."""
+
+    file: str
+    cases: list[CaseResult] = field(default_factory=list)
+    issues: list[RuleIssue] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[RuleIssue]:
+        """The issues that stopped the file from running."""
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def passed(self) -> bool:
+        """Whether the file ran and every test in it passed."""
+        return not self.errors and all(c.passed for c in self.cases)
+
+
+def collect_test_files(paths: Iterable[Path]) -> list[Path]:
+    """Rule test files under the given files/directories, sorted."""
+    found: list[Path] = []
+    for path in paths:
+        candidates = sorted(path.rglob("*")) if path.is_dir() else [path]
+        found.extend(p for p in candidates if p.is_file() and p.name.endswith(TEST_SUFFIXES))
+    return found
+
+
+def run_rule_tests(paths: Iterable[Path]) -> list[FileResult]:
+    """Run every `*.test.yaml` under the paths; raises only for I/O errors."""
+    return [run_test_file(p) for p in collect_test_files(paths)]
+
+
+def run_test_file(path: Path) -> FileResult:
+    """Load one test file and its rules, and run each test."""
+    result = FileResult(str(path))
+    loaded = _read(path, result)
+    if loaded is None:
+        return result
+    spec, locator = loaded
+    rule_paths = []
+    for index, name in enumerate(spec.rule_files):
+        target = path.parent / name
+        if not target.exists():
+            result.issues.append(
+                RuleIssue(
+                    IssueCode.NO_RULES,
+                    f"rule file {name!r} not found (looked for {target})",
+                    locator.value(("rule_files", index)),
+                    hint="rule_files are relative to the test file",
+                )
+            )
+        rule_paths.append(target)
+    if result.issues:
+        return result
+    rules = load_rules(rule_paths)
+    result.issues.extend(rules.issues)
+    known = {r.id for r in rules.rules}
+    for t, case in enumerate(spec.tests):
+        for e, expected in enumerate(case.expect):
+            if expected.rule not in known:
+                close = difflib.get_close_matches(expected.rule, sorted(known), n=1)
+                result.issues.append(
+                    RuleIssue(
+                        IssueCode.UNKNOWN_NAME,
+                        f"test {case.name!r} expects an alert of unknown rule {expected.rule!r}",
+                        locator.value(("tests", t, "expect", e, "rule")),
+                        hint=f"did you mean '{close[0]}'?" if close else "check rule_files",
+                    )
+                )
+    if result.errors:
+        return result
+    horizon = max((r.within.horizon for r in rules.rules if r.within), default=timedelta(0))
+    for t, case in enumerate(spec.tests):
+        actual = evaluate(Ruleset(rules.rules), case, spec.start, horizon)
+        result.cases.append(compare(case, actual, locator.value(("tests", t))))
+    return result
+
+
+def evaluate(
+    ruleset: Ruleset, case: CaseSpec, start: datetime, horizon: timedelta
+) -> list[AlertLine]:
+    """Run one test's events through a fresh detector on a fake clock (see the module docstring)."""
+    detector = Detector(ruleset)
+    clock = FakeClock(start)
+    findings: list[Finding] = []
+    for index, spec in enumerate(case.events, start=1):
+        when = start + spec.at
+        if when > clock.current:
+            findings.extend(detector.advance(when - _TICK))
+            clock.current = when
+        event = Event(
+            id=spec.id or f"e{index}",
+            source=spec.source,
+            type=spec.type,
+            time=when,
+            subject=spec.subject,
+            data=spec.data,
+        )
+        findings.extend(detector.process(event, clock.now()))
+    last = max((e.at for e in case.events), default=timedelta(0))
+    until = start + (case.evaluate_until if case.evaluate_until is not None else last + horizon)
+    findings.extend(detector.advance(max(until, clock.current)))
+    return [AlertLine(f.rule.id, f.key, f.status, f.event_time - start) for f in findings]
+
+
+def compare(case: CaseSpec, actual: list[AlertLine], location: SourceLocation) -> CaseResult:
+    """Match expected alerts to actual ones (exact times first, then `any time`)."""
+    expected = [AlertLine(x.rule, x.key, x.status, x.at) for x in case.expect]
+    unmatched = list(actual)
+    missing = []
+    for wanted in sorted(expected, key=lambda a: a.at is None):
+        hit = next((a for a in unmatched if wanted.matches(a)), None)
+        if hit is None:
+            missing.append(wanted)
+        else:
+            unmatched.remove(hit)
+    return CaseResult(case.name, location, expected, actual, missing, unmatched)
+
+
+def _read(path: Path, result: FileResult) -> tuple[RuleTestFileSpec, Locator] | None:
+    name = str(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = (
+            SourceLocation(name, mark.line + 1, mark.column + 1) if mark else SourceLocation(name)
+        )
+        result.issues.append(
+            RuleIssue(IssueCode.YAML_SYNTAX, exc.problem or exc.context or "invalid YAML", where)
+        )
+        return None
+    except YAMLError as exc:
+        result.issues.append(RuleIssue(IssueCode.YAML_SYNTAX, str(exc), SourceLocation(name, 1, 1)))
+        return None
+    locator = Locator(name, root, text.splitlines())
+    if not isinstance(root, dict):
+        result.issues.append(
+            RuleIssue(
+                IssueCode.WRONG_TYPE,
+                "a rule test file must be a mapping with `rule_files:` and `tests:`",
+                SourceLocation(name, 1, 1),
+            )
+        )
+        return None
+    try:
+        return RuleTestFileSpec.model_validate(to_plain(root)), locator
+    except ValidationError as exc:
+        result.issues.extend(_schema_issues(exc, locator))
+        return None
+
+
+def _schema_issues(exc: ValidationError, locator: Locator) -> list[RuleIssue]:
+    issues: dict[tuple[tuple[str | int, ...], str], RuleIssue] = {}
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        found, _ = locator.resolve(loc)
+        name = str(loc[-1]) if loc else "file"
+        if (found, name) in issues:
+            continue
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            parents = [p for p in loc[:-1] if isinstance(p, str) and p in _NESTED]
+            model = _NESTED[parents[-1]] if parents else RuleTestFileSpec
+            allowed = sorted(model.model_fields)
+            close = difflib.get_close_matches(name, allowed, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known fields: {', '.join(allowed)}"
+            issue = RuleIssue(
+                IssueCode.UNKNOWN_FIELD, f"unknown field '{name}'", locator.key(found), hint=hint
+            )
+        elif kind == "missing":
+            issue = RuleIssue(
+                IssueCode.MISSING_FIELD,
+                f"missing required field '{name}'",
+                locator.value(found),
+                hint=f"add `{name}:`",
+            )
+        elif kind == "duration":
+            issue = RuleIssue(
+                IssueCode.RULE_DURATION,
+                f"{name}: {error['msg']}",
+                locator.value(found),
+                hint="a duration from start: 0s, 90s, 15m, 4h, 2d, 1w",
+            )
+        else:
+            where = ".".join(str(p) for p in loc if isinstance(p, str)) or name
+            issue = RuleIssue(
+                IssueCode.WRONG_TYPE, f"{where}: {error['msg'].lower()}", locator.value(found)
+            )
+        issues[(found, name)] = issue
+    # `att:` for `at:` is one mistake: the unknown field says so, "missing 'at'" is noise.
+    typos = {(k[0][:-1], i.hint) for k, i in issues.items() if i.code == IssueCode.UNKNOWN_FIELD}
+    return [
+        i
+        for (found, name), i in issues.items()
+        if i.code != IssueCode.MISSING_FIELD or (found, f"did you mean '{name}'?") not in typos
+    ]

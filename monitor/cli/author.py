@@ -1,0 +1,226 @@
+"""Rule-author commands: `cxmon replay` (backtest, with a baseline diff) and `cxmon test` (rule tests)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from monitor.alerts import Alert
+from monitor.authoring.replay import ReplayResult, diff_alerts, replay
+from monitor.authoring.ruletests import FileResult, parse_offset, run_rule_tests
+from monitor.cli.render import print_issues
+from monitor.engine.ruleset import KINDS, Ruleset
+from monitor.rules import LoadResult, load_rules
+
+FORMATS = ("table", "json")
+STATUS_STYLE = {"firing": "red", "resolved": "green"}
+PIPED_WIDTH = 400
+
+
+def register(app: typer.Typer) -> None:
+    """Add `replay` and `test` to the root command."""
+    app.command("replay")(replay_command)
+    app.command("test")(test_command)
+
+
+def replay_command(
+    events: Annotated[Path, typer.Argument(help="JSON Lines of CloudEvents ('-' for stdin)")],
+    rules: Annotated[Path, typer.Option(help="rule files or directory")] = Path("rules"),
+    output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    lateness: Annotated[
+        str, typer.Option(help="accepted out-of-order delay, e.g. 5m (0 for none)")
+    ] = "5m",
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="rules to compare with: print the alerts RULES add (+) and remove (-)"),
+    ] = None,
+) -> None:
+    """Backtest rules on recorded events: the alerts they would have raised, counts per rule."""
+    out = Console(highlight=False, soft_wrap=True)
+    if not out.is_terminal:
+        out = Console(highlight=False, soft_wrap=True, width=PIPED_WIDTH)  # rows stay whole lines
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if output not in FORMATS:
+        raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}", param_hint="--format")
+    try:
+        delay = parse_offset(lateness)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--lateness") from None
+    if str(events) != "-" and not events.is_file():
+        raise typer.BadParameter(f"{events} is not a file", param_hint="EVENTS")
+    candidate = _load(rules, err)
+    old = _load(baseline, err) if baseline is not None else None
+    if candidate is None or (baseline is not None and old is None):
+        raise typer.Exit(1)
+    lines = _read_lines(events)
+    result = _run(candidate, lines, delay)
+    if old is None:
+        if result.alerts:
+            _print_alerts(result.alerts, output, out)
+        _print_summary(candidate, result, err)
+    else:
+        before = _run(old, lines, delay)
+        diff = diff_alerts(result.alerts, before.alerts)
+        changes = [("+", a) for a in diff.added] + [("-", a) for a in diff.removed]
+        if changes:
+            _print_changes(changes, output, out)
+        _print_summary(candidate, result, err)
+        err.print(
+            f"vs baseline {baseline}: [green]+{len(diff.added)}[/green] added, "
+            f"[red]-{len(diff.removed)}[/red] removed, {diff.unchanged} unchanged "
+            f"({len(before.alerts)} -> {len(result.alerts)} alerts)"
+        )
+    _print_rejected(result, err)
+
+
+def test_command(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(exists=True, help="*.test.yaml files or directories (default: rules)"),
+    ] = None,
+) -> None:
+    """Run rule tests (*.test.yaml): PASS/FAIL per test with a diff; exit 1 on any failure."""
+    out = Console(highlight=False, soft_wrap=True)
+    results = run_rule_tests(paths or [Path("rules")])
+    if not results:
+        out.print("[red]no rule tests (*.test.yaml) found[/red]")
+        raise typer.Exit(1)
+    for result in results:
+        _print_file(result, out)
+    passed = sum(c.passed for r in results for c in r.cases)
+    failed = sum(not c.passed for r in results for c in r.cases)
+    broken = sum(bool(r.errors) for r in results)
+    colour = "green" if not failed and not broken else "red"
+    summary = f"{passed} passed, {failed} failed in {len(results)} file(s)"
+    if broken:
+        summary += f"; {broken} file(s) could not run"
+    out.print(f"[{colour}]{summary}[/{colour}]")
+    raise typer.Exit(0 if all(r.passed for r in results) else 1)
+
+
+def _load(path: Path, err: Console) -> LoadResult | None:
+    result = load_rules([path])
+    print_issues(result.issues, err)
+    return None if result.errors else result
+
+
+def _read_lines(events: Path) -> list[bytes]:
+    if str(events) == "-":
+        return sys.stdin.buffer.readlines()
+    with events.open("rb") as handle:
+        return handle.readlines()
+
+
+def _run(rules: LoadResult, lines: Sequence[bytes], lateness: timedelta) -> ReplayResult:
+    return replay(lines, Ruleset(rules.rules, lateness), lateness)
+
+
+def _print_alerts(alerts: Sequence[Alert], output: str, out: Console) -> None:
+    if output == "json":
+        for alert in alerts:
+            typer.echo(json.dumps(alert.model_dump(mode="json")))
+        return
+    table = _table()
+    for alert in alerts:
+        table.add_row(*_cells(alert))
+    _print_table(table, out)
+
+
+def _print_changes(changes: Sequence[tuple[str, Alert]], output: str, out: Console) -> None:
+    if output == "json":
+        for mark, alert in changes:
+            change = "added" if mark == "+" else "removed"
+            typer.echo(json.dumps({"change": change, **alert.model_dump(mode="json")}))
+        return
+    table = _table(change=True)
+    for mark, alert in changes:
+        style = "green" if mark == "+" else "red"
+        table.add_row(f"[{style}]{mark}[/{style}]", *_cells(alert))
+    _print_table(table, out)
+
+
+def _print_table(table: Table, out: Console) -> None:
+    if out.is_terminal:
+        out.print(table)
+        return
+    with out.capture() as captured:  # piped: whole lines, no cell padding at the end
+        out.print(table)
+    for line in captured.get().splitlines():
+        typer.echo(line.rstrip())
+
+
+def _table(*, change: bool = False) -> Table:
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    if change:
+        table.add_column("", no_wrap=True)
+    for name in ("time", "status", "severity", "rule", "key"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("message", overflow="fold")
+    return table
+
+
+def _cells(alert: Alert) -> list[str]:
+    style = STATUS_STYLE[alert.status]
+    return [
+        alert.event_time.strftime("%Y-%m-%d %H:%M"),
+        f"[{style}]{alert.status}[/{style}]",
+        alert.severity,
+        escape(alert.rule_id),
+        escape(alert.key),
+        escape(alert.message),
+    ]
+
+
+def _print_summary(rules: LoadResult, result: ReplayResult, err: Console) -> None:
+    err.print(
+        f"replay: {result.events} events, {len(result.rejected)} rejected, "
+        f"{len(result.alerts)} alert(s)"
+    )
+    by_status = Counter((a.rule_id, a.status) for a in result.alerts)
+    width = max((len(r.id) for r in rules.rules), default=0)
+    for rule in rules.rules:
+        line = (
+            f"  {rule.id:<{width}}  {by_status[(rule.id, 'firing')]:>5} firing"
+            f"  {by_status[(rule.id, 'resolved')]:>5} resolved"
+        )
+        if rule.kind not in KINDS:
+            line += f"  [yellow](kind {rule.kind!r} is not run by the engine yet)[/yellow]"
+        if result.eval_errors[rule.id]:
+            line += f"  [yellow]{result.eval_errors[rule.id]} evaluation error(s)[/yellow]"
+        err.print(line)
+
+
+def _print_rejected(result: ReplayResult, err: Console) -> None:
+    if result.rejected:
+        err.print(f"rejected records ({len(result.rejected)}):")
+    for rejected in result.rejected:
+        err.print(
+            f"  [yellow]line {rejected.line_no}[/yellow]: {rejected.reason}: "
+            f"{escape(rejected.detail)}"
+        )
+
+
+def _print_file(result: FileResult, out: Console) -> None:
+    print_issues(result.issues, out)
+    for case in result.cases:
+        where = f"{result.file}:{case.location.line}"
+        if case.passed:
+            out.print(f"[green]PASS[/green] {escape(where)}  {escape(case.name)}")
+            continue
+        out.print(f"[red]FAIL[/red] {escape(where)}  {escape(case.name)}")
+        for line in case.diff():
+            style = "red" if line.startswith("-") else "yellow"
+            out.print(f"       [{style}]{escape(line)}[/{style}]")
+        if len(case.actual) > len(case.unexpected):
+            got = ", ".join(str(a) for a in case.actual)
+            out.print(f"       [dim]got: {escape(got)}[/dim]")
