@@ -56,7 +56,13 @@ def _settle(
         if slot == "then":
             ctx.handoffs.append(event.time - first.time)
         if expectation.breached_at is None:
-            continue  # answered in time (or cancelled before the SLA): nothing to say
+            if event.time <= expectation.due:
+                continue  # answered in time (or cancelled before the SLA): nothing to say
+            # Late, but before a sweep noticed the deadline: the breach happened all the same.
+            breach = fire(ctx, state, {"first": first}, first)
+            if breach is None:
+                continue  # covered by a recent alert for this key (realert)
+            findings.append(_as_breach(breach, expectation))
         late_by = event.time - expectation.due
         if slot == "cancel":
             note = "cancelled after the SLA was breached"

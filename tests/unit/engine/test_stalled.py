@@ -140,3 +140,15 @@ def test_kickoff_after_suppressed_breach_resolves_nothing(detector: Detector) ->
     fired = advance(detector, DUE + HOUR) + advance(detector, DUE + DAY + HOUR)
     resolved = feed(detector, kickoff(DUE + 2 * DAY, deal="d2"))
     assert {a.fingerprint for a in resolved} <= {a.fingerprint for a in fired}
+
+
+def test_late_kickoff_before_any_sweep_still_reports_the_breach(detector: Detector) -> None:
+    closed = event("sales", "deal.closed", deal_id="D-1")
+    kickoff = event("onboarding", "kickoff.held", at=T0 + 4 * DAY, deal_id="D-1")
+    findings = detector.process(closed, T0) + detector.process(kickoff, kickoff.time)
+    alerts = [alert_from(f) for f in findings]
+    assert [(a.status, a.event_time) for a in alerts] == [
+        ("firing", T0 + 3 * DAY),
+        ("resolved", kickoff.time),
+    ]
+    assert alerts[0].fingerprint == alerts[1].fingerprint
