@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.engine import contradiction, stalled
+from monitor.engine import burst, contradiction, during, requires, stalled
 from monitor.engine.clock import DEFAULT_LATENESS
 from monitor.engine.context import StepContext, is_duplicate
 from monitor.engine.state import Finding, KeyState
@@ -22,6 +22,9 @@ SweepFn = Callable[[StepContext, KeyState], list[Finding]]
 KINDS: dict[str, tuple[StepFn, SweepFn]] = {
     "contradiction": (contradiction.step, contradiction.sweep),
     "stalled": (stalled.step, stalled.sweep),
+    "requires": (requires.step, requires.sweep),
+    "during": (during.step, during.sweep),
+    "burst": (burst.step, burst.sweep),
 }
 
 

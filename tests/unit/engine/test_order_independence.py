@@ -101,7 +101,7 @@ def alerts_for(arrivals: list[Event]) -> list[tuple[str, str, str, str, datetime
     return sorted((a.rule_id, a.key, a.status, a.fingerprint, a.event_time) for a in alerts)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(histories(), st.integers(min_value=0, max_value=10_000))
 def test_out_of_order_and_duplicate_arrivals_give_the_sorted_alerts(
     events: list[Event], seed: int

@@ -1,0 +1,57 @@
+"""`burst`: `threshold` matching events (or distinct values) for one key within `within`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.engine.context import StepContext, fire, forget_before, resolve
+from monitor.engine.state import Finding, Held, KeyState
+from monitor.events import EventRef
+from monitor.rules.expressions import EvaluationError
+
+
+def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
+    """Count matching events in the sliding window ending at this one; alert at the threshold."""
+    rule = ctx.rule
+    assert rule.match is not None and rule.within is not None and rule.threshold is not None
+    findings: list[Finding] = []
+    if rule.match.accepts(event) and ctx.holds(rule.match, {"match": event}):
+        state.held.append(Held(slot="match", event=event))
+        in_window = [
+            h.event
+            for h in state.held
+            if h.slot == "match" and rule.within.contains(h.event.time, event.time)
+        ]
+        window = sorted(in_window, key=lambda e: e.time)
+        members = _members(ctx, window)
+        if len(members) >= rule.threshold:
+            bindings = {"match": event, **{f"match{i}": m for i, m in enumerate(members)}}
+            finding = fire(ctx, state, bindings, *members)
+            if finding is not None:
+                findings.append(finding)
+    findings.extend(resolve(ctx, state, event))
+    return findings
+
+
+def _members(ctx: StepContext, window: list[EventRef]) -> list[EventRef]:
+    """The events that count: all of them, or the latest one per distinct value."""
+    distinct = ctx.rule.distinct
+    if distinct is None:
+        return window
+    latest: dict[Any, EventRef] = {}
+    for member in window:
+        view = member.to_cel()
+        try:
+            value = distinct.value({"event": view, "match": view})
+        except EvaluationError as exc:
+            ctx.errors.append(f"{ctx.rule.id}.distinct: {exc}")
+            continue
+        latest[repr(value)] = member
+    return sorted(latest.values(), key=lambda e: e.time)
+
+
+def sweep(ctx: StepContext, state: KeyState) -> list[Finding]:
+    """Forget events that left the window."""
+    assert ctx.rule.within is not None
+    forget_before(state, ctx.now - ctx.rule.within.horizon - ctx.lateness)
+    return []
