@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -45,8 +46,8 @@ def test_directories_are_searched_for_test_files() -> None:
 
 
 def test_shipped_rule_tests_pass() -> None:
-    results = run_rule_tests(SHIPPED_TESTS)
-    assert len(results) == 2
+    results = run_rule_tests([RULES])
+    assert len(results) >= 4
     for result in results:
         assert result.issues == [], [str(i) for i in result.issues]
         assert result.cases
@@ -135,3 +136,12 @@ def test_cli_test_exits_1_when_no_tests_are_found(tmp_path: Path) -> None:
     result = runner.invoke(app, ["test", str(tmp_path)])
     assert result.exit_code == 1
     assert "no rule tests" in result.stdout
+
+
+def test_every_shipped_rule_has_a_rule_test_that_expects_it_to_fire() -> None:
+    from monitor.rules import load_rules
+
+    expected: set[str] = set()
+    for path in collect_test_files([RULES]):
+        expected |= set(re.findall(r"rule: ([a-z0-9-]+)", path.read_text()))
+    assert {r.id for r in load_rules([RULES]).rules} <= expected
