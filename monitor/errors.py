@@ -42,6 +42,7 @@ class IssueCode(StrEnum):
     UNKNOWN_NAME = "UNKNOWN_NAME"
     TEMPLATE_SYNTAX = "TEMPLATE_SYNTAX"
     NO_RULES = "NO_RULES"
+    RULE_UNTESTED = "RULE_UNTESTED"
 
 
 ISSUE_DESCRIPTIONS: dict[IssueCode, str] = {
@@ -59,6 +60,7 @@ ISSUE_DESCRIPTIONS: dict[IssueCode, str] = {
     IssueCode.UNKNOWN_NAME: "a reference to a list or macro that is not defined",
     IssueCode.TEMPLATE_SYNTAX: "a message template does not parse",
     IssueCode.NO_RULES: "no rule files were found",
+    IssueCode.RULE_UNTESTED: "a rule marked `status: stable` has no rule test expecting it",
 }
 
 

@@ -15,8 +15,9 @@ from monitor.cli import author
 from monitor.cli.render import print_issues
 from monitor.errors import RuleError
 from monitor.events.envelope import utcnow
-from monitor.rules import load_rules
+from monitor.rules import LoadResult, load_rules
 from monitor.rules.durations import parse_duration
+from monitor.rules.validate import untested_stable_rules
 from monitor.settings import Settings
 
 app = typer.Typer(
@@ -61,6 +62,12 @@ def validate(
 ) -> None:
     """Load, validate and compile rules; print every problem as file:line:col; exit 1 on any error."""
     result = load_rules(paths)
+    # Only here, not in the worker: a deployment ships rule files without their tests.
+    untested = untested_stable_rules(result.rules, paths)
+    if untested:
+        result = LoadResult(
+            result.rules, sorted(result.issues + untested, key=lambda i: i.location), result.files
+        )
     if output == "json":
         for issue in result.issues:
             typer.echo(issue.to_json())

@@ -66,6 +66,7 @@ class CompiledRule:
     key: KeyExpression
     file: str
     line: int
+    col: int = 0
     description: str | None = None
     message: MessageTemplate | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
