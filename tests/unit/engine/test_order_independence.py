@@ -138,3 +138,16 @@ def test_the_property_can_fail_without_the_buffer() -> None:
     ]
     expected = [a[3] for a in alerts_for([waiver, charge_1, charge_2]) if a[2] == "firing"]
     assert fired != expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(histories())
+def test_no_state_outlives_the_longest_window(events: list[Event]) -> None:
+    detector = Detector(Ruleset(RULES, lateness=LATENESS))
+    for event in sorted(events, key=order_key):
+        detector.advance(event.time)
+        detector.process(event, event.time)
+    longest = max(r.within.horizon for r in RULES if r.within is not None)
+    # a breached stalled expectation waits one more window for a late follow-up
+    detector.advance(max(e.time for e in events) + 2 * longest + LATENESS + timedelta(days=1))
+    assert detector.states == {}
