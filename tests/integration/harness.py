@@ -162,11 +162,12 @@ class Deployment:
         finally:
             consumer.close()
 
-    def alerts(self, *, expect: int, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+    def alerts(
+        self, *, expect: int, timeout_s: float = 30.0, quiet_s: float = 3.0
+    ) -> list[dict[str, Any]]:
         """Alerts from the alerts topic, as dicts."""
-        return [
-            json.loads(r.value) for r in self.read("alerts", expect=expect, timeout_s=timeout_s)
-        ]
+        records = self.read("alerts", expect=expect, timeout_s=timeout_s, quiet_s=quiet_s)
+        return [json.loads(r.value) for r in records]
 
 
 def _partitions(consumer: KafkaConsumer, topic: str, timeout_s: float) -> list[int]:

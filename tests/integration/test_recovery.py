@@ -1,0 +1,79 @@
+"""State survives: deadlines fire after a restart, and after a crash in a group of two workers."""
+
+from __future__ import annotations
+
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.events import Event
+from tests.integration.harness import Deployment, publish
+
+pytestmark = pytest.mark.integration
+
+SHORT_SLA = """version: 1
+rules:
+  - id: quick-handoff-stalled
+    title: A handoff with a short SLA was not picked up
+    kind: stalled
+    owners: [sales, onboarding]
+    first: {source: sales, type: deal.closed}
+    then:  {source: onboarding, type: kickoff.held, where: "then.data.deal_id == first.data.deal_id"}
+    within: SLA
+"""
+
+
+def _rules(tmp_path: Path, sla: str) -> Path:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "quick.yaml").write_text(SHORT_SLA.replace("SLA", sla))
+    return rules
+
+
+def _deal(customer: str, at: datetime, deal: str = "D-1") -> Event:
+    return Event(
+        id=f"deal-{customer}-{deal}",
+        source="sales",
+        type="deal.closed",
+        time=at,
+        subject=customer,
+        data={"deal_id": deal},
+    )
+
+
+def test_deadlines_that_pass_while_the_worker_is_down_fire_when_it_returns(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    rules = _rules(tmp_path, "20s")
+    now = datetime.now(UTC)
+    customers = [f"restart-{i}" for i in range(6)]
+    with deployment.worker(rules):
+        publish(deployment, *[_deal(c, now) for c in customers])
+        # the deals are in the state table (their expectations are open) before we stop
+        assert deployment.alerts(expect=0, timeout_s=4, quiet_s=2) == []
+    due = now + timedelta(seconds=20)
+    while datetime.now(UTC) < due + timedelta(seconds=1):  # let the deadlines pass while down
+        time.sleep(0.5)
+    with deployment.worker(rules) as worker:
+        alerts = deployment.alerts(expect=len(customers), timeout_s=40)
+    assert sorted(a["key"] for a in alerts) == customers, worker.log()
+    assert {a["status"] for a in alerts} == {"firing"}
+
+
+def test_a_killed_worker_loses_no_deadline_and_no_alert_is_duplicated(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    rules = _rules(tmp_path, "15s")
+    now = datetime.now(UTC)
+    customers = [f"crash-{i:02d}" for i in range(24)]
+    with deployment.worker(rules) as first, deployment.worker(rules):
+        publish(deployment, *[_deal(c, now) for c in customers])
+        assert deployment.alerts(expect=0, timeout_s=3, quiet_s=2) == []
+        first.stop(signal.SIGKILL)  # the survivor takes over its partitions and state
+        alerts = deployment.alerts(expect=len(customers), timeout_s=60, quiet_s=5)
+    fingerprints = [a["fingerprint"] for a in alerts]
+    assert sorted(a["key"] for a in alerts) == customers
+    assert len(set(fingerprints)) == len(fingerprints)
