@@ -77,3 +77,47 @@ def test_a_killed_worker_loses_no_deadline_and_no_alert_is_duplicated(
     fingerprints = [a["fingerprint"] for a in alerts]
     assert sorted(a["key"] for a in alerts) == customers
     assert len(set(fingerprints)) == len(fingerprints)
+
+
+def test_worker_recovers_by_itself_after_the_broker_froze_for_20s(tmp_path: Path) -> None:
+    from streams.broker import EmbeddedBroker
+
+    rules = Path(__file__).resolve().parents[2] / "rules"
+    with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
+        deployment = Deployment(broker.bootstrap, tmp_path)
+        now = datetime.now(UTC)
+
+        def waiver_and_charge(customer: str) -> list[Event]:
+            return [
+                Event(
+                    id=f"w-{customer}",
+                    source="support",
+                    type="fee.waiver_promised",
+                    time=now - timedelta(minutes=3),
+                    subject=customer,
+                    data={"fee_code": "late_fee"},
+                ),
+                Event(
+                    id=f"b-{customer}",
+                    source="billing",
+                    type="invoice.charged",
+                    time=now - timedelta(minutes=2),
+                    subject=customer,
+                    data={"fee_code": "late_fee", "amount": 5},
+                ),
+            ]
+
+        with deployment.worker(rules) as worker:
+            publish(deployment, *waiver_and_charge("before-freeze"))
+            assert len(deployment.alerts(expect=1, quiet_s=0.5)) == 1
+            broker.pause()
+            try:
+                frozen_until = time.monotonic() + 20
+                while time.monotonic() < frozen_until:  # the freeze itself is the test input
+                    assert worker.process.poll() is None, worker.log()
+                    time.sleep(0.5)
+            finally:
+                broker.resume()
+            publish(deployment, *waiver_and_charge("after-freeze"))
+            alerts = deployment.alerts(expect=2, timeout_s=90)
+        assert sorted(a["key"] for a in alerts) == ["after-freeze", "before-freeze"], worker.log()
