@@ -63,6 +63,14 @@ def build_topology(settings: Settings) -> Topology:
         broker_rebalance_timeout=timeouts["rebalance_timeout"],
         broker_session_timeout=timeouts["session_timeout"],
         broker_heartbeat_interval=timeouts["heartbeat_interval"],
+        **(
+            {
+                "producer_max_batch_size": timeouts["producer_max_batch_size"],
+                "broker_commit_interval": timeouts["commit_interval"],
+            }
+            if "commit_interval" in timeouts
+            else {}
+        ),
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
     )

@@ -108,7 +108,13 @@ class Deployment:
         name = f"worker-{self.suffix}-{port}"
         ready = self.workdir / f"{name}.ready"
         log_path = self.workdir / f"{name}.log"
-        env = self.env(rules, CXMON_METRICS_PORT=str(port), CXMON_READY_FILE=str(ready), **extra)
+        env = self.env(
+            rules,
+            CXMON_METRICS_PORT=str(port),
+            CXMON_READY_FILE=str(ready),
+            CXMON_DATA_DIR=str(self.workdir / f"data-{name}"),  # RocksDB: one owner per dir
+            **extra,
+        )
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "monitor.cli.main", "run"],

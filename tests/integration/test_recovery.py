@@ -13,6 +13,7 @@ from monitor.events import Event
 from tests.integration.harness import Deployment, publish
 
 pytestmark = pytest.mark.integration
+STORES = pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
 
 SHORT_SLA = """version: 1
 rules:
@@ -44,32 +45,37 @@ def _deal(customer: str, at: datetime, deal: str = "D-1") -> Event:
     )
 
 
+@STORES
 def test_deadlines_that_pass_while_the_worker_is_down_fire_when_it_returns(
-    deployment: Deployment, tmp_path: Path
+    deployment: Deployment, tmp_path: Path, store: str
 ) -> None:
     rules = _rules(tmp_path, "20s")
     now = datetime.now(UTC)
     customers = [f"restart-{i}" for i in range(6)]
-    with deployment.worker(rules):
+    with deployment.worker(rules, CXMON_STORE=store):
         publish(deployment, *[_deal(c, now) for c in customers])
         # the deals are in the state table (their expectations are open) before we stop
         assert deployment.alerts(expect=0, timeout_s=4, quiet_s=2) == []
     due = now + timedelta(seconds=20)
     while datetime.now(UTC) < due + timedelta(seconds=1):  # let the deadlines pass while down
         time.sleep(0.5)
-    with deployment.worker(rules) as worker:
+    with deployment.worker(rules, CXMON_STORE=store) as worker:
         alerts = deployment.alerts(expect=len(customers), timeout_s=40)
     assert sorted(a["key"] for a in alerts) == customers, worker.log()
     assert {a["status"] for a in alerts} == {"firing"}
 
 
+@STORES
 def test_a_killed_worker_loses_no_deadline_and_no_alert_is_duplicated(
-    deployment: Deployment, tmp_path: Path
+    deployment: Deployment, tmp_path: Path, store: str
 ) -> None:
     rules = _rules(tmp_path, "15s")
     now = datetime.now(UTC)
     customers = [f"crash-{i:02d}" for i in range(24)]
-    with deployment.worker(rules) as first, deployment.worker(rules):
+    with (
+        deployment.worker(rules, CXMON_STORE=store) as first,
+        deployment.worker(rules, CXMON_STORE=store),
+    ):
         publish(deployment, *[_deal(c, now) for c in customers])
         assert deployment.alerts(expect=0, timeout_s=3, quiet_s=2) == []
         first.stop(signal.SIGKILL)  # the survivor takes over its partitions and state
