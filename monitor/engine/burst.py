@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from monitor.engine.context import StepContext, fire, forget_before, resolve
 from monitor.engine.state import Finding, Held, KeyState
 from monitor.events import EventRef
@@ -16,14 +14,14 @@ def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
     assert rule.match is not None and rule.within is not None and rule.threshold is not None
     findings: list[Finding] = []
     if rule.match.accepts(event) and ctx.holds(rule.match, {"match": event}):
-        state.held.append(Held(slot="match", event=event))
+        tag = _distinct_value(ctx, event)
+        state.held.append(Held(slot="match", event=event, tag=tag))
         in_window = [
-            h.event
+            h
             for h in state.held
             if h.slot == "match" and rule.within.contains(h.event.time, event.time)
         ]
-        window = sorted(in_window, key=lambda e: e.time)
-        members = _members(ctx, window)
+        members = _members(sorted(in_window, key=lambda h: h.event.time))
         if len(members) >= rule.threshold:
             bindings = {"match": event, **{f"match{i}": m for i, m in enumerate(members)}}
             finding = fire(ctx, state, bindings, *members)
@@ -33,20 +31,23 @@ def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
     return findings
 
 
-def _members(ctx: StepContext, window: list[EventRef]) -> list[EventRef]:
-    """The events that count: all of them, or the latest one per distinct value."""
+def _distinct_value(ctx: StepContext, event: EventRef) -> str | None:
+    """The value an event counts under (None when the rule counts every event)."""
     distinct = ctx.rule.distinct
     if distinct is None:
-        return window
-    latest: dict[Any, EventRef] = {}
-    for member in window:
-        view = member.to_cel()
-        try:
-            value = distinct.value({"event": view, "match": view})
-        except EvaluationError as exc:
-            ctx.errors.append(f"{ctx.rule.id}.distinct: {exc}")
-            continue
-        latest[repr(value)] = member
+        return None
+    try:
+        return repr(distinct.value_for({"event": event, "match": event}))
+    except EvaluationError as exc:
+        ctx.errors.append(f"{ctx.rule.id}.distinct: {exc}")
+        return "<error>"
+
+
+def _members(window: list[Held]) -> list[EventRef]:
+    """The events that count: all of them, or the latest one per distinct value."""
+    if all(h.tag is None for h in window):
+        return [h.event for h in window]
+    latest: dict[str | None, EventRef] = {h.tag: h.event for h in window}
     return sorted(latest.values(), key=lambda e: e.time)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from monitor.engine.state import Finding, Firing, KeyState, event_key, identity_of
 from monitor.events import EventRef
@@ -30,9 +29,8 @@ class StepContext:
             return False
         if matcher.where is None:
             return True
-        views: dict[str, Any] = {slot: ref.to_cel() for slot, ref in bindings.items()}
         try:
-            return matcher.holds(views)
+            return matcher.where.holds_for(bindings)
         except EvaluationError as exc:
             self.errors.append(f"{self.rule.id}.{matcher.slot}: {exc}")
             return False

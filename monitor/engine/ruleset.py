@@ -48,12 +48,22 @@ class Ruleset:
         self.eval_errors: Counter[str] = Counter()
         self.handoffs: list[tuple[str, float]] = []  # (rule id, seconds); the caller drains it
         self.duplicates = 0  # rule+key evaluations skipped as repeated deliveries; drained too
-        self._by_type: dict[str, list[CompiledRule]] = defaultdict(list)
+        # type -> [(rule, departments/sources that any of its slots accepts, None = any)]
+        self._by_type: dict[str, list[tuple[CompiledRule, frozenset[str] | None]]] = defaultdict(
+            list
+        )
         for rule in self.rules.values():
             if rule.kind not in KINDS:
                 continue
             for type_name in sorted({t for m in rule.matchers for t in m.types}):
-                self._by_type[type_name].append(rule)
+                slots = [m for m in rule.matchers if type_name in m.types]
+                sources: frozenset[str] | None = frozenset()
+                for matcher in slots:
+                    if matcher.sources is None or sources is None:
+                        sources = None
+                    else:
+                        sources = sources | matcher.sources
+                self._by_type[type_name].append((rule, sources))
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -69,8 +79,9 @@ class Ruleset:
             return []
         view = view if view is not None else event.to_cel()
         routes = []
-        for rule in candidates:
-            if not any(m.accepts(event) for m in rule.matchers):
+        department = event.department
+        for rule, sources in candidates:
+            if sources is not None and department not in sources and event.source not in sources:
                 continue
             try:
                 key = rule.key.key_of(view)

@@ -20,6 +20,7 @@ class Held(BaseModel):
 
     slot: str
     event: EventRef
+    tag: str | None = None  # e.g. a burst member's `distinct` value, computed once
 
 
 class Expectation(BaseModel):

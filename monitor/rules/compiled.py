@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 from monitor.events import Event, EventRef
@@ -85,7 +86,7 @@ class CompiledRule:
     threshold: int | None = None
     distinct: Condition | None = None
 
-    @property
+    @cached_property
     def matchers(self) -> tuple[CompiledMatcher, ...]:
         """Every slot the rule listens on."""
         slots = (
