@@ -1,0 +1,148 @@
+"""Worker start-up, and end-to-end worker throughput beside the raw consume ceiling, same topic."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
+
+from monitor.simulator import Simulator
+from streams.broker import EmbeddedBroker
+from streams.producer import EventPublisher
+from tests.bench.report import write_section
+from tests.integration.harness import Deployment
+
+RULES = Path(__file__).resolve().parents[2] / "rules"
+EVENTS = 50_000
+PARTITIONS = 8
+RUNS = 3
+
+
+def publish_traffic(bootstrap: str, topic: str) -> int:
+    now = datetime.now(UTC)
+    events = Simulator(seed=5, customers=20_000).backfill(now - timedelta(days=2), now, 40_000)
+    events = events[:EVENTS]
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+    admin.close()
+    with EventPublisher(bootstrap, topic) as out:
+        return out.send_all(events)
+
+
+async def raw_ceiling(bootstrap: str, topic: str, count: int) -> float:
+    """A plain aiokafka consumer group with json.loads: events/s from first record to last."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"ceiling-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=2000,
+    )
+    await consumer.start()
+    try:
+        seen, started = 0, 0.0
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for records in batches.values():
+                if not started:
+                    started = time.perf_counter()
+                for record in records:
+                    json.loads(record.value)
+                seen += len(records)
+        return count / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+def keyed_backlog(bootstrap: str, group: str, topic: str) -> int:
+    """Records on the keyed topic the worker has not committed yet."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        ends = consumer.end_offsets(parts)
+        committed = admin.list_consumer_group_offsets(group)
+        return sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts)
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def worker_rate(deployment: Deployment, topic: str) -> tuple[float, float]:
+    """(start-up seconds, events/s end to end: from ready until every event is ingested and
+    every keyed record it produced is committed by the detect agent)."""
+    with deployment.worker(
+        RULES, CXMON_TOPIC_EVENTS=topic, CXMON_CONSOLE_ALERTS="false", CXMON_LOG_LEVEL="warning"
+    ) as worker:
+        ready = worker.wait_ready()
+        started = time.perf_counter()
+        group = f"cxmon-test-{deployment.suffix}"
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            consumed = _consumed(worker.metrics_port)
+            if (
+                consumed >= EVENTS
+                and keyed_backlog(deployment.bootstrap, group, deployment.topics["keyed"]) == 0
+            ):
+                return ready, EVENTS / (time.perf_counter() - started)
+            time.sleep(0.25)
+        raise AssertionError(f"worker did not finish:\n{worker.log()}")
+
+
+def _consumed(port: int) -> float:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as response:
+        text = response.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(("cxmon_events_consumed_total{", "cxmon_events_rejected_total{")):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_worker_versus_raw_consume_ceiling() -> None:
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
+        topic = f"bench.events.{uuid.uuid4().hex[:6]}"
+        count = publish_traffic(broker.bootstrap, topic)
+        ceilings, workers, startups = [], [], []
+        for run in range(RUNS):
+            ceilings.append(asyncio.run(raw_ceiling(broker.bootstrap, topic, count)))
+            deployment = Deployment(broker.bootstrap, Path(tmp) / f"run{run}")
+            deployment.workdir.mkdir()
+            startup, throughput = worker_rate(deployment, topic)
+            workers.append(throughput)
+            startups.append(startup)
+    ceiling, worker = statistics.median(ceilings), statistics.median(workers)
+    write_section(
+        "Worker end to end vs raw consume ceiling",
+        f"""
+{count:,} simulated CloudEvents (structured JSON) on one {PARTITIONS}-partition topic of the
+embedded broker; each run measures the ceiling and then a fresh worker on the same topic.
+Ceiling: a plain aiokafka consumer group with `json.loads`. Worker: `cxmon run` with the shipped
+pack (fast-start profile), from ready until every event is ingested and every re-keyed record is
+committed by the detect agent. Median of {RUNS} runs.
+
+| | events/s (median) | runs |
+|---|---|---|
+| raw aiokafka ceiling | {ceiling:,.0f} | {", ".join(f"{x:,.0f}" for x in ceilings)} |
+| cxmon worker | {worker:,.0f} | {", ".join(f"{x:,.0f}" for x in workers)} |
+
+Ratio worker / ceiling: **{worker / ceiling:.3f}x** (goal >= 0.5x).
+
+Worker start-up to ready (process start to the ready file): median
+**{statistics.median(startups):.2f} s** ({", ".join(f"{x:.2f}" for x in startups)}); goal <= 5 s.
+""",
+        "make bench",
+    )
+    assert worker > 0 and ceiling > 0
