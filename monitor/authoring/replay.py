@@ -5,9 +5,11 @@ Contract:
   skipped; a line that does not decode, or whose event time is behind the watermark (more than
   `lateness` older than the newest event so far), is rejected with its 1-based line number and
   reason, and processing goes on.
-- The engine clock is the watermark (newest event time minus `lateness`), as it would be live
-  with a perfect wall clock: before each accepted event the detector is advanced to it, so
-  deadlines fire in event time and a follow-up that comes after its deadline resolves the alert.
+- Accepted events wait in a `ReorderBuffer` until the watermark (newest event time minus
+  `lateness`) passes them, and reach the engine in event-time order: a file shuffled within the
+  lateness gives exactly the alerts of the sorted file. Before each event the clock moves to just
+  before its time, so deadlines fire in event time and a follow-up that comes after its
+  deadline resolves the alert; the event is applied at its own time.
 - End of input means nothing older can arrive: the clock is advanced to the newest event time, so
   every deadline up to the last event fires; later deadlines stay pending and are not reported.
 - Pure: no Kafka, no printing; the rule set's `eval_errors` and `handoffs` are drained into the
@@ -24,14 +26,14 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from monitor.alerts import Alert, alert_from
-from monitor.engine.clock import Watermark
 from monitor.engine.detector import Detector
+from monitor.engine.reorder import ReorderBuffer
 from monitor.engine.ruleset import Ruleset
 from monitor.engine.state import Finding, KeyState
 from monitor.events import Event, Rejected, RejectReason
@@ -65,7 +67,7 @@ def replay(lines: Iterable[bytes], ruleset: Ruleset, lateness: timedelta) -> Rep
     """Run every record through a fresh detector in arrival order, on the event-time watermark."""
     result = ReplayResult()
     detector = WatermarkDetector(ruleset)
-    watermark = Watermark(lateness)
+    buffer = ReorderBuffer(lateness)
     errors_before = Counter(ruleset.eval_errors)
     clock: datetime | None = None
 
@@ -80,28 +82,44 @@ def replay(lines: Iterable[bytes], ruleset: Ruleset, lateness: timedelta) -> Rep
             continue
         try:
             event = decode(raw)
-            if watermark.is_too_late(event.time):
+            if buffer.is_too_late(event):
                 raise Rejected(
                     RejectReason.TOO_LATE,
                     f"event time {event.time.isoformat()} is behind the watermark "
-                    f"{watermark.value.isoformat()} (lateness {format_duration(lateness)})",
+                    f"{buffer.watermark.isoformat()} (lateness {format_duration(lateness)})",
                 )
         except Rejected as rejected:
             result.rejected.append(RejectedLine(line_no, rejected.reason, rejected.detail))
             continue
-        watermark.observe(event.time)
         result.events += 1
-        if clock is None or watermark.value > clock:
-            clock = watermark.value
-            emit(detector.tick(clock))
-        emit(detector.process(event, clock))
+        # Events leave the buffer in event-time order once no earlier one can still arrive, so
+        # the alerts are those of the sorted file whatever the arrival order within the lateness.
+        for ready in buffer.push(event):
+            clock = _step(detector, ready, clock, emit)
         ruleset.handoffs.clear()  # time-to-handoff is a live metric; a backtest has no use for it
+    for ready in buffer.drain():
+        clock = _step(detector, ready, clock, emit)
     if clock is not None:
-        emit(detector.advance(watermark.highest))
+        emit(detector.advance(buffer.highest))
     result.eval_errors = Counter(ruleset.eval_errors)
     result.eval_errors.subtract(errors_before)
     result.eval_errors = +result.eval_errors
     return result
+
+
+def _step(
+    detector: WatermarkDetector,
+    event: Event,
+    clock: datetime | None,
+    emit: Callable[[Sequence[Finding]], None],
+) -> datetime:
+    """Fire what was due strictly before the event, then apply the event at its own time."""
+    just_before = event.time - timedelta(microseconds=1)
+    if clock is None or just_before > clock:
+        clock = just_before
+        emit(detector.tick(clock))
+    emit(detector.process(event, event.time))
+    return clock
 
 
 class WatermarkDetector(Detector):

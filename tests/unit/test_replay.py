@@ -136,6 +136,10 @@ def test_shuffled_within_lateness_gives_the_same_alerts_as_sorted() -> None:
     assert shuffled_run.rejected == []
     assert set(summary(shuffled_run)) == set(summary(sorted_run))
     assert sorted(summary(shuffled_run)) == sorted(summary(sorted_run))
+    # not only the same conflicts: the same alerts, fingerprints, times and messages
+    assert [a.model_dump() for a in shuffled_run.alerts] == [
+        a.model_dump() for a in sorted_run.alerts
+    ]
     assert sorted_run.per_rule == {WAIVED: 8, STALLED: 24}
 
 
