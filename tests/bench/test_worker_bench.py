@@ -71,7 +71,7 @@ def keyed_backlog(bootstrap: str, group: str, topic: str) -> int:
     try:
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
         ends = consumer.end_offsets(parts)
-        committed = admin.list_consumer_group_offsets(group)
+        committed = admin.list_group_offsets(group)[group]
         return sum(ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts)
     finally:
         consumer.close()
