@@ -107,3 +107,66 @@ class Metrics:
                 self.time_to_handoff.labels(rule=rule.id)
         for kind in ("contradiction", "stalled", "requires", "during", "burst"):
             self.rules_loaded.labels(kind=kind).set(counts.get(kind, 0))
+
+
+CHANNELS = ("apprise", "webhook", "console", "kafka")
+DELIVERY_OUTCOMES = ("success", "retry", "failure", "dead_lettered")
+
+
+class NotifierMetrics:
+    """The notifier's metrics (in `cxmon notify` or inside a worker). Receivers are ops-named,
+    few and fixed by `alerting.yaml`, so they are safe labels."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.alerts_received = Counter(
+            "cxmon_notifier_alerts_received_total",
+            "Alerts read from the alerts topic, by status",
+            ["status"],
+            registry=registry,
+        )
+        self.deliveries = Counter(
+            "cxmon_alert_deliveries_total",
+            "Notification attempts, by receiver, channel type and outcome",
+            ["receiver", "channel", "outcome"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            "cxmon_alert_delivery_retries_total",
+            "Delivery attempts that failed and were scheduled again, by receiver",
+            ["receiver"],
+            registry=registry,
+        )
+        self.silenced = Counter(
+            "cxmon_alerts_silenced_total",
+            "Alerts matched by a silence and not sent, by rule",
+            ["rule"],
+            registry=registry,
+        )
+        self.dead_lettered = Counter(
+            "cxmon_alerts_dead_lettered_total",
+            "Alerts written to the alerts dead-letter topic after the last retry, by receiver",
+            ["receiver"],
+            registry=registry,
+        )
+        self.delivery_latency = Histogram(
+            "cxmon_alert_delivery_latency_seconds",
+            "Wall time from detection to successful delivery, by receiver",
+            ["receiver"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.silences_active = Gauge(
+            "cxmon_silences_active", "Silences currently in force", registry=registry
+        )
+        for status in ("firing", "resolved"):
+            self.alerts_received.labels(status=status)
+
+    def init_receivers(self, receivers: Iterable[tuple[str, str]]) -> None:
+        """Create every (receiver, channel) series at zero so panels show 0, not "no data"."""
+        for receiver, channel in receivers:
+            for outcome in DELIVERY_OUTCOMES:
+                self.deliveries.labels(receiver=receiver, channel=channel, outcome=outcome)
+            self.retries.labels(receiver=receiver)
+            self.dead_lettered.labels(receiver=receiver)
+            self.delivery_latency.labels(receiver=receiver)
