@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from monitor import __version__
+from monitor.events.envelope import department_of
 from monitor.events.rejects import RejectReason
 from monitor.rules.compiled import CompiledRule
 
@@ -33,6 +34,19 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.late_events = Counter(
+            "cxmon_late_events_total",
+            "Events older than the watermark minus the lateness (dead-lettered as too_late), "
+            "by department",
+            ["department"],
+            registry=registry,
+        )
+        self.events_out_of_order = Counter(
+            "cxmon_events_out_of_order_total",
+            "Events accepted although older than one already seen on their partition, by department",
+            ["department"],
+            registry=registry,
+        )
         self.duplicate_deliveries = Counter(
             "cxmon_duplicate_deliveries_total",
             "Rule evaluations skipped because the event's source+id was already processed",
@@ -47,6 +61,12 @@ class Metrics:
         self.open_expectations = Gauge(
             "cxmon_open_expectations",
             "Follow-ups being waited for (stalled handoffs not yet due or answered), by rule",
+            ["rule"],
+            registry=registry,
+        )
+        self.open_breaches = Gauge(
+            "cxmon_open_breaches",
+            "Handoffs past their SLA whose follow-up has still not arrived, by rule",
             ["rule"],
             registry=registry,
         )
@@ -82,6 +102,11 @@ class Metrics:
         self.rule_reloads = Counter(
             "cxmon_rule_reloads_total", "Rule (re)loads, by outcome", ["outcome"], registry=registry
         )
+        self.rules_last_reload_successful = Gauge(
+            "cxmon_rules_last_reload_successful",
+            "1 if the last rule (re)load succeeded, 0 if the running rules are older than the files",
+            registry=registry,
+        )
         self.worker_ready = Gauge(
             "cxmon_worker_ready", "1 once the worker has joined its group", registry=registry
         )
@@ -92,11 +117,22 @@ class Metrics:
         for outcome in ("success", "failure"):
             self.rule_reloads.labels(outcome=outcome)
 
+    def rules_loaded_outcome(self, success: bool) -> None:
+        """Count a rule (re)load and remember whether the running rules match the files."""
+        self.rule_reloads.labels(outcome="success" if success else "failure").inc()
+        self.rules_last_reload_successful.set(1 if success else 0)
+
     def init_rules(self, rules: Iterable[CompiledRule]) -> None:
         """Create every rule's series at zero so dashboards show 0, not "no data"."""
         counts: dict[str, int] = {}
         for rule in rules:
             counts[rule.kind] = counts.get(rule.kind, 0) + 1
+            for matcher in rule.matchers:
+                for department in sorted({department_of(s) for s in matcher.sources or ()}):
+                    self.late_events.labels(department=department)
+                    self.events_out_of_order.labels(department=department)
+                    for type_ in sorted(matcher.types):
+                        self.events_consumed.labels(department=department, type=type_)
             source, target = rule.gap
             for status in ("firing", "resolved"):
                 self.conflicts.labels(rule.id, rule.kind, rule.severity, source, target, status)
@@ -104,6 +140,7 @@ class Metrics:
             self.detection_latency.labels(kind=rule.kind)
             if rule.kind == "stalled":
                 self.open_expectations.labels(rule=rule.id)
+                self.open_breaches.labels(rule=rule.id)
                 self.time_to_handoff.labels(rule=rule.id)
         for kind in ("contradiction", "stalled", "requires", "during", "burst"):
             self.rules_loaded.labels(kind=kind).set(counts.get(kind, 0))

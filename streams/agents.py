@@ -43,22 +43,27 @@ class Detection:
         self.grace = timedelta(seconds=2)
         self.console = Console(highlight=False) if settings.console_alerts else None
         self.open_by_partition: dict[int, Counter[str]] = defaultdict(Counter)
+        self.breached_by_partition: dict[int, Counter[str]] = defaultdict(Counter)
 
     async def ingest(self, record: Any) -> None:
         """Decode one raw record and forward it, keyed by each rule's correlation key."""
         message = record.message
         try:
             event = decode(record.value, message.headers, max_bytes=self.settings.max_event_bytes)
-            watermark = self.watermarks.setdefault(message.partition, Watermark(self.lateness))
-            if watermark.is_too_late(event.time):
-                raise Rejected(
-                    RejectReason.TOO_LATE,
-                    f"event time {event.time.isoformat()} is behind the watermark "
-                    f"{watermark.value.isoformat()} (lateness {watermark.lateness})",
-                )
         except Rejected as rejected:
             await self.dead_letter(record, rejected.reason, rejected.detail)
             return
+        watermark = self.watermarks.setdefault(message.partition, Watermark(self.lateness))
+        if watermark.is_too_late(event.time):
+            self.metrics.late_events.labels(department=event.department).inc()
+            detail = (
+                f"event time {event.time.isoformat()} is behind the watermark "
+                f"{watermark.value.isoformat()} (lateness {watermark.lateness})"
+            )
+            await self.dead_letter(record, RejectReason.TOO_LATE, detail)
+            return
+        if event.time < watermark.highest:
+            self.metrics.events_out_of_order.labels(department=event.department).inc()
         watermark.observe(event.time)
         self.metrics.events_consumed.labels(event.department, event.type).inc()
         by_key: dict[str, list[str]] = defaultdict(list)
@@ -118,6 +123,7 @@ class Detection:
         now = utcnow() - self.grace
         findings: list[Finding] = []
         open_counts: Counter[str] = Counter()
+        breached_counts: Counter[str] = Counter()
         for slot, stored in list(self.topo.state.items()):
             if not stored or stored.get("p") != partition:
                 continue
@@ -129,8 +135,12 @@ class Detection:
             state = self._load(slot, rule.state_tag)
             findings.extend(self.ruleset.sweep(rule, key, state, now))
             open_counts[rule_id] += sum(1 for e in state.expectations if e.breached_at is None)
+            breached_counts[rule_id] += sum(
+                1 for e in state.expectations if e.breached_at is not None
+            )
             self._store(slot, partition, state, rule.state_tag, previous=stored)
         self.open_by_partition[partition] = open_counts
+        self.breached_by_partition[partition] = breached_counts
         self._update_open_gauge()
         return findings
 
@@ -167,7 +177,7 @@ class Detection:
         if result.errors:
             for issue in result.errors:
                 log.error("rule reload (%s) rejected: %s", why, issue)
-            self.metrics.rule_reloads.labels(outcome="failure").inc()
+            self.metrics.rules_loaded_outcome(success=False)
             log.error("rule reload (%s) failed; %d rules keep running", why, len(self.ruleset))
             return False
         old = self.ruleset.rules
@@ -175,7 +185,7 @@ class Detection:
         kept = [r for r in result.rules if r.id in old and old[r.id].state_tag == r.state_tag]
         self.ruleset = new
         self.metrics.init_rules(result.rules)
-        self.metrics.rule_reloads.labels(outcome="success").inc()
+        self.metrics.rules_loaded_outcome(success=True)
         log.warning(
             "rules reloaded (%s): %d rules, %d keep their state, %d added, %d removed",
             why,
@@ -188,11 +198,15 @@ class Detection:
 
     def _update_open_gauge(self) -> None:
         totals: Counter[str] = Counter()
+        breached: Counter[str] = Counter()
         for counts in self.open_by_partition.values():
             totals.update(counts)
+        for counts in self.breached_by_partition.values():
+            breached.update(counts)
         for rule in self.ruleset.rules.values():
             if rule.kind == "stalled":
                 self.metrics.open_expectations.labels(rule=rule.id).set(totals.get(rule.id, 0))
+                self.metrics.open_breaches.labels(rule=rule.id).set(breached.get(rule.id, 0))
 
     def forget_partitions(self, kept: Iterable[int]) -> None:
         """After a rebalance, drop gauge contributions of partitions this worker lost."""
@@ -200,6 +214,7 @@ class Detection:
         for partition in list(self.open_by_partition):
             if partition not in keep:
                 del self.open_by_partition[partition]
+                self.breached_by_partition.pop(partition, None)
         self._update_open_gauge()
 
     def _drain_engine_counters(self) -> None:

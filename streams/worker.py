@@ -6,18 +6,22 @@ import logging
 from datetime import timedelta
 
 import faust
-from prometheus_client import CollectorRegistry, disable_created_metrics, start_http_server
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from monitor.engine import Ruleset
 from monitor.errors import RuleError
+from monitor.httpserver import Health, serve
 from monitor.metrics import Metrics
 from monitor.rules import load_rules
 from monitor.settings import Settings
 from streams.agents import Detection, install_agents
 from streams.app import build_topology
+from streams.kafka_security import describe
 from streams.topics import ensure_topics
 
 log = logging.getLogger("cxmon")
+FAUST_PREFIX = "cxmon_faust"  # Faust's sensor series: cxmon_faust_topic_partition_end_offset, ...
 
 
 def run_worker(settings: Settings) -> None:
@@ -29,22 +33,31 @@ def run_worker(settings: Settings) -> None:
     registry = CollectorRegistry()
     metrics = Metrics(registry)
     metrics.init_rules(loaded.rules)
-    metrics.rule_reloads.labels(outcome="success").inc()
+    metrics.rules_loaded_outcome(success=True)
+    # Served from before the first Kafka call: liveness holds while topics are being created.
+    health = Health("waiting for the consumer group and state recovery")
+    http = serve(settings.metrics_host, settings.metrics_port, registry, health)
+    log.info("kafka %s: %s", settings.bootstrap_servers, describe(settings))
     created = ensure_topics(settings)
     if created:
         log.info("created topics %s", ", ".join(created))
-    start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
     ruleset = Ruleset(loaded.rules, lateness=timedelta(seconds=settings.lateness_s))
     topo = build_topology(settings)
+    # Faust's own sensor (consumer lag, stream internals) on the same registry and endpoint;
+    # `setup_prometheus_sensors` would also add a page to Faust's web server, which is off.
+    topo.app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(registry, FAUST_PREFIX))
     detection = Detection(topo, settings, ruleset, metrics)
     topo.app.on_ready_hooks.append(lambda: metrics.worker_ready.set(1))
+    topo.app.on_ready_hooks.append(health.set_ready)
+    topo.app.on_rebalance_start_hooks.append(lambda: health.set_not_ready("rebalancing"))
+    topo.app.on_rebalance_start_hooks.append(lambda: metrics.worker_ready.set(0))
     install_agents(topo, detection, settings)
     log.info(
-        "cxmon worker: %d rules from %s, metrics on http://%s:%d/metrics",
+        "cxmon worker: %d rules from %s, metrics on http://%s:%d/metrics (/healthz, /readyz)",
         len(loaded.rules),
         settings.rules_path,
-        settings.metrics_host,
-        settings.metrics_port,
+        http.host,
+        http.port,
     )
     worker = faust.Worker(topo.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
