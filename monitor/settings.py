@@ -6,20 +6,24 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, FilePath, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
-from ruamel.yaml import YAML
+
+from monitor.settings_file import load_settings_file
 
 
 class Settings(BaseSettings):
     """Everything a worker needs to know; env vars are `CXMON_<FIELD>` in upper case."""
 
-    model_config = SettingsConfigDict(env_prefix="CXMON_", extra="forbid")
+    # Errors never echo inputs: one of them may be a password.
+    model_config = SettingsConfigDict(
+        env_prefix="CXMON_", extra="forbid", hide_input_in_errors=True
+    )
 
     bootstrap_servers: str = Field(default="127.0.0.1:9092", description="host:port[,host:port]")
     app_id: str = Field(
@@ -52,6 +56,26 @@ class Settings(BaseSettings):
     # `make demo` and the tests uses the fast profile (see README, "Start-up time").
     profile: Literal["production", "fast-start"] = "production"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Kafka security (README, "Connect to a secured Kafka"): one set for every Kafka client.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="how clients talk to the brokers"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", description="SASL mechanism (with SASL_SSL or SASL_PLAINTEXT)"
+    )
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = Field(default=None, description="never printed")
+    sasl_password_file: FilePath | None = Field(
+        default=None, description="file holding the SASL password (a mounted secret)"
+    )
+    ssl_cafile: FilePath | None = Field(
+        default=None, description="CA bundle (PEM) to verify brokers; default: system CAs"
+    )
+    ssl_certfile: FilePath | None = Field(default=None, description="client certificate (PEM)")
+    ssl_keyfile: FilePath | None = Field(default=None, description="client private key (PEM)")
+    ssl_check_hostname: bool = Field(
+        default=True, description="check that broker certificates name the broker host"
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -66,9 +90,39 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config = os.environ.get("CXMON_CONFIG")
         if config:
-            data = YAML(typ="safe").load(Path(config).read_text(encoding="utf-8")) or {}
-            sources.append(InitSettingsSource(settings_cls, init_kwargs=dict(data)))
+            data = load_settings_file(Path(config)).values
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=data))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _check_kafka_security(self) -> Settings:
+        """Read the password file; refuse combinations that would silently not authenticate."""
+        if self.sasl_password_file is not None:
+            if self.sasl_password is not None:
+                raise ValueError("set CXMON_SASL_PASSWORD or CXMON_SASL_PASSWORD_FILE, not both")
+            text = self.sasl_password_file.read_text(encoding="utf-8").rstrip("\r\n")
+            self.sasl_password = SecretStr(text)
+        sasl = self.security_protocol.startswith("SASL_")
+        tls = self.security_protocol.endswith("SSL")
+        if sasl and (not self.sasl_username or self.sasl_password is None):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs CXMON_SASL_USERNAME and "
+                "CXMON_SASL_PASSWORD (or CXMON_SASL_PASSWORD_FILE)"
+            )
+        if not sasl and (self.sasl_username or self.sasl_password is not None):
+            raise ValueError(
+                "SASL credentials are set but security_protocol is "
+                f"{self.security_protocol}: set CXMON_SECURITY_PROTOCOL=SASL_SSL"
+            )
+        tls_files = [self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile]
+        if not tls and any(tls_files):
+            raise ValueError(
+                f"TLS files are set but security_protocol is {self.security_protocol}: "
+                "set CXMON_SECURITY_PROTOCOL=SSL or SASL_SSL"
+            )
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError("CXMON_SSL_KEYFILE needs CXMON_SSL_CERTFILE (the client certificate)")
+        return self
 
     def group_timeouts(self) -> dict[str, Any]:
         """Consumer-group timings for the chosen profile (seconds).

@@ -12,6 +12,7 @@ from typing import Any
 import faust
 
 from monitor.settings import Settings
+from streams.kafka_security import faust_credentials
 
 log = logging.getLogger("cxmon")
 
@@ -21,6 +22,13 @@ class CxApp(faust.App):
 
     ready_file: str | None = None
     on_ready_hooks: list[Any]
+    on_rebalance_start_hooks: list[Any]
+
+    def on_rebalance_start(self) -> None:
+        """Called (from the consumer's thread) when the group starts rebalancing."""
+        super().on_rebalance_start()
+        for hook in getattr(self, "on_rebalance_start_hooks", []):
+            hook()
 
     def on_rebalance_end(self) -> None:
         """Called by Faust's recovery right before it logs "Worker ready"."""
@@ -73,9 +81,11 @@ def build_topology(settings: Settings) -> Topology:
         ),
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
+        broker_credentials=faust_credentials(settings),
     )
     app.ready_file = str(settings.ready_file) if settings.ready_file else None
     app.on_ready_hooks = []
+    app.on_rebalance_start_hooks = []
     return Topology(
         app=app,
         events=app.topic(settings.topic_events, key_serializer="raw", value_serializer="raw"),

@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from types import TracebackType
+from typing import Any
 
 from kafka import KafkaProducer
 
 from monitor.events import Event
 from monitor.events.codec import encode, encode_binary
+from monitor.settings import Settings
+from streams.kafka_security import kafka_python_config
 
 
 class EventPublisher:
     """Sends events as CloudEvents (structured by default, or binary mode), keyed by subject."""
 
-    def __init__(self, bootstrap: str, topic: str, *, binary: bool = False) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        binary: bool = False,
+        client_config: Mapping[str, Any] | None = None,
+    ) -> None:
         self.topic = topic
         self.binary = binary
-        self._producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap, linger_ms=5, acks=1, **(client_config or {})
+        )
+
+    @classmethod
+    def for_settings(cls, settings: Settings, *, binary: bool = False) -> EventPublisher:
+        """A publisher to the events topic with the configured brokers and security."""
+        return cls(
+            settings.bootstrap_servers,
+            settings.topic_events,
+            binary=binary,
+            client_config=kafka_python_config(settings),
+        )
 
     def send(self, event: Event) -> None:
         """Queue one event."""

@@ -7,6 +7,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from monitor.settings import Settings
+from streams.kafka_security import kafka_python_config
 
 
 def ensure_topics(settings: Settings) -> list[str]:
@@ -17,7 +18,11 @@ def ensure_topics(settings: Settings) -> list[str]:
         settings.topic_alerts,
         settings.topic_dlq,
     ]
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="cxmon-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id="cxmon-admin",
+        **kafka_python_config(settings),
+    )
     try:
         existing = set(admin.list_topics())
         missing = [name for name in wanted if name not in existing]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -100,7 +101,7 @@ def simulate(
     settings = Settings()
     sim = Simulator(seed=seed, customers=customers, conflict_share=conflict_share)
     now = utcnow()
-    with EventPublisher(settings.bootstrap_servers, settings.topic_events, binary=binary) as out:
+    with EventPublisher.for_settings(settings, binary=binary) as out:
         if backfill not in ("0", ""):
             history = sim.backfill(now - parse_duration(backfill), now, journeys)
             sent = out.send_all(history)
@@ -139,7 +140,7 @@ def publish(
     settings = Settings()
     lines = sys.stdin if str(file) == "-" else file.open(encoding="utf-8")
     sent = 0
-    with EventPublisher(settings.bootstrap_servers, settings.topic_events, binary=binary) as out:
+    with EventPublisher.for_settings(settings, binary=binary) as out:
         for line in lines:
             if not line.strip():
                 continue
@@ -173,7 +174,22 @@ def demo(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    from pydantic import ValidationError
+
+    from monitor.settings_file import SettingsFileError, explain, load_settings_file
+
+    try:
+        app()
+    except SettingsFileError as exc:
+        err.print(f"[red]settings:[/red] {exc}", markup=True, highlight=False)
+        sys.exit(2)
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        config = os.environ.get("CXMON_CONFIG")
+        for line in explain(exc, load_settings_file(Path(config)) if config else None):
+            err.print(line, markup=False)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
