@@ -102,8 +102,8 @@ class Deployment:
         }
 
     @contextmanager
-    def worker(self, rules: Path, **extra: str) -> Iterator[WorkerProcess]:
-        """Start a worker, wait until ready, and always stop it."""
+    def worker(self, rules: Path, *, wait: bool = True, **extra: str) -> Iterator[WorkerProcess]:
+        """Start a worker, wait until ready (unless `wait` is false), and always stop it."""
         port = free_port()
         name = f"worker-{self.suffix}-{port}"
         ready = self.workdir / f"{name}.ready"
@@ -126,7 +126,8 @@ class Deployment:
             )
         worker = WorkerProcess(process, log_path, port, ready, time.monotonic())
         try:
-            worker.wait_ready()
+            if wait:
+                worker.wait_ready()
             yield worker
         finally:
             worker.stop()
