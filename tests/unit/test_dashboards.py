@@ -11,6 +11,7 @@ from typing import Any
 
 import promql_parser
 import pytest
+from ruamel.yaml import YAML
 
 from tests.grafana import (
     DASHBOARDS,
@@ -148,3 +149,15 @@ def test_docs_list_every_metric() -> None:
     }
     missing = sorted(f for f in families if f not in text)
     assert not missing, f"docs/metrics.md does not describe {missing}"
+
+
+def test_grafana_provisioning_loads_the_dashboards_from_prometheus() -> None:
+    provisioning = ROOT / "deploy" / "grafana" / "provisioning"
+    yaml = YAML(typ="safe")
+    sources = yaml.load((provisioning / "datasources" / "prometheus.yml").read_text())
+    assert [s["type"] for s in sources["datasources"]] == ["prometheus"]
+    assert sources["datasources"][0]["isDefault"] is True
+    provider = yaml.load((provisioning / "dashboards" / "provider.yml").read_text())
+    (only,) = provider["providers"]
+    assert only["type"] == "file"
+    assert only["options"]["path"] == "/var/lib/grafana/dashboards/cxmon"
