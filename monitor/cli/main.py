@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from monitor.cli import author
+from monitor.cli import notify as notify_cli
 from monitor.cli.render import print_issues
 from monitor.errors import RuleError
 from monitor.events.envelope import utcnow
@@ -29,6 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 author.register(app)
+notify_cli.register(app)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
@@ -61,7 +63,10 @@ def validate(
     paths: Annotated[list[Path], typer.Argument(exists=True, help="rule files or directories")],
     output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
 ) -> None:
-    """Load, validate and compile rules; print every problem as file:line:col; exit 1 on any error."""
+    """Load, validate and compile rules (or an alerting file); print every problem as file:line:col; exit 1 on any error."""
+    paths, alerting_failed = notify_cli.validate_alerting(paths, output)
+    if not paths:
+        raise typer.Exit(1 if alerting_failed else 0)
     result = load_rules(paths)
     # Only here, not in the worker: a deployment ships rule files without their tests.
     untested = untested_stable_rules(result.rules, paths)
@@ -76,7 +81,7 @@ def validate(
         print_issues(result.issues, out)
         if not result.errors:
             err.print(f"[green]ok[/green]: {len(result.rules)} rules in {len(result.files)} files")
-    raise typer.Exit(1 if result.errors else 0)
+    raise typer.Exit(1 if result.errors or alerting_failed else 0)
 
 
 @app.command()

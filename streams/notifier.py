@@ -1,0 +1,375 @@
+"""The notifier process: a Faust agent on `cx.alerts` feeding `monitor.alerts`' dispatcher.
+
+Kafka glue only: the agent reads alerts without auto-acknowledging and acks each one when the
+dispatcher says it was delivered or dead-lettered, so Faust commits an alert's offset only
+then. Two compacted topics are read in full by every notifier before it delivers anything:
+the silences and the (fingerprint, status) pairs already delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+from prometheus_client import CollectorRegistry, disable_created_metrics, start_http_server
+from pydantic import ValidationError
+
+from monitor.alerts.channels import ChannelError
+from monitor.alerts.channels.webhook import payload
+from monitor.alerts.loader import AlertingConfig
+from monitor.alerts.model import Alert
+from monitor.alerts.receivers import ChannelFactory, build_receivers, build_stages, channel_labels
+from monitor.alerts.secrets import Redactor
+from monitor.alerts.silences import Silence, SilenceBook
+from monitor.alerts.stages.dedupe import SeenAlerts
+from monitor.alerts.stages.deliver import RetryPolicy
+from monitor.alerts.stages.group import Dispatcher
+from monitor.events.envelope import utcnow
+from monitor.metrics import NotifierMetrics
+from monitor.settings import Settings
+from streams.app import CxApp
+
+log = logging.getLogger("cxmon.notify")
+COMPACTED = {"cleanup.policy": "compact"}
+
+
+def ensure_notifier_topics(settings: Settings) -> None:
+    """Create the alerts, alerts DLQ and the two compacted topics if missing."""
+    wanted = {
+        settings.topic_alerts: (settings.topic_partitions, {}),
+        settings.topic_alerts_dlq: (settings.topic_partitions, {}),
+        settings.topic_silences: (1, COMPACTED),
+        settings.topic_notified: (settings.topic_partitions, COMPACTED),
+    }
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="cxmon-admin")
+    try:
+        existing = set(admin.list_topics())
+        new = [
+            NewTopic(
+                name,
+                num_partitions=n,
+                replication_factor=settings.topic_replication,
+                topic_configs=conf,
+            )
+            for name, (n, conf) in wanted.items()
+            if name not in existing
+        ]
+        if new:
+            try:
+                admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass  # another process created it between our list and create
+    finally:
+        admin.close()
+
+
+class CompactedView:
+    """Reads a whole topic from the beginning on every partition (no consumer group), then
+    keeps following it; `caught_up` is set once the end offsets seen at start are reached."""
+
+    def __init__(self, bootstrap: str, topic: str, apply: Callable[[bytes, bytes | None], None]):
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.apply = apply
+        self.caught_up = asyncio.Event()
+
+    async def run(self) -> None:
+        """Follow the topic until cancelled."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            partitions: set[int] | None = None
+            while not partitions:
+                partitions = consumer.partitions_for_topic(self.topic)
+                if not partitions:
+                    await consumer.topics()  # refresh metadata
+                    await asyncio.sleep(0.2)
+            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            while True:
+                batches = await consumer.getmany(timeout_ms=200)
+                for records in batches.values():
+                    for record in records:
+                        if record.key is not None:
+                            self.apply(record.key, record.value)
+                if not self.caught_up.is_set():
+                    positions = {tp: await consumer.position(tp) for tp in tps}
+                    if all(positions[tp] >= ends[tp] for tp in tps):
+                        log.info("read %s to its end", self.topic)
+                        self.caught_up.set()
+        finally:
+            await consumer.stop()
+
+
+class KafkaChannel:
+    """Writes each notification (the webhook JSON) to a topic, keyed by group."""
+
+    kind = "kafka"
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+        self.producer = producer
+        self.topic = topic
+
+    @property
+    def name(self) -> str:
+        """kafka://TOPIC."""
+        return f"kafka://{self.topic}"
+
+    async def send(
+        self, alerts: Sequence[Alert], *, receiver: str, group_key: str, repeat: bool
+    ) -> None:
+        """Produce and wait for the broker's acknowledgement."""
+        body = payload(alerts, receiver=receiver, group_key=group_key, repeat=repeat)
+        try:
+            await self.producer.send_and_wait(self.topic, key=group_key.encode(), value=body)
+        except Exception as exc:  # aiokafka raises many error types; all mean "try again later"
+            raise ChannelError(f"{self.name}: {exc!r}", retryable=True) from None
+
+
+class KafkaOutbox:
+    """The notifier's writes: dead letters and delivered (fingerprint, status) records."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+
+    async def dead_letter(
+        self, alert: Alert, *, receiver: str, channel: str, reason: str, attempts: int
+    ) -> None:
+        """The original alert, with why it could not be delivered in headers."""
+        headers = [
+            ("cx_dead_letter_reason", reason[:1000].encode("utf-8", "replace")),
+            ("cx_receiver", receiver.encode()),
+            ("cx_channel", channel.encode()),
+            ("cx_attempts", str(attempts).encode()),
+        ]
+        await self.producer.send_and_wait(
+            self.settings.topic_alerts_dlq,
+            key=alert.fingerprint.encode(),
+            value=alert.to_bytes(),
+            headers=headers,
+        )
+
+    async def mark_seen(self, fingerprint: str, status: str) -> None:
+        """Record a delivered (fingerprint, status) on the compacted topic."""
+        await self.producer.send_and_wait(
+            self.settings.topic_notified, key=fingerprint.encode(), value=status.encode()
+        )
+
+
+class Notifier:
+    """Everything the agent needs, wired together."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: AlertingConfig,
+        redactor: Redactor,
+        metrics: NotifierMetrics,
+        env: Any,
+        write: Callable[[str], None],
+    ) -> None:
+        self.settings = settings
+        self.outbox = KafkaOutbox(settings)
+        self.silences = SilenceBook()
+        self.seen = SeenAlerts(self.outbox.mark_seen)
+        factory = ChannelFactory(
+            env, redactor, write, kafka=lambda topic: KafkaChannel(self.outbox.producer, topic)
+        )
+        self.receivers = build_receivers(config, factory)
+        metrics.init_receivers(channel_labels(self.receivers))
+        policy = RetryPolicy(
+            initial=timedelta(seconds=settings.notify_retry_initial_s),
+            max_backoff=timedelta(seconds=settings.notify_retry_max_s),
+            max_age=timedelta(seconds=settings.notify_max_age_s),
+        )
+        stages = build_stages(self.silences, metrics, policy, self.outbox)
+        self.dispatcher = Dispatcher(config.root, self.receivers, stages, self.seen)
+        self.metrics = metrics
+        self.views = [
+            CompactedView(settings.bootstrap_servers, settings.topic_silences, self._silence),
+            CompactedView(settings.bootstrap_servers, settings.topic_notified, self._seen),
+        ]
+        self.ready = asyncio.Event()
+
+    def _silence(self, key: bytes, value: bytes | None) -> None:
+        if value is None:
+            self.silences.remove(key.decode())
+            return
+        try:
+            self.silences.upsert(Silence.from_bytes(value))
+        except ValidationError:
+            log.warning("ignoring an unreadable record on %s", self.settings.topic_silences)
+        self.metrics.silences_active.set(len(self.silences.active(utcnow())))
+
+    def _seen(self, key: bytes, value: bytes | None) -> None:
+        self.seen.load(key.decode(), value.decode() if value else None)
+
+    async def start(self) -> None:
+        """Start the producer and the views; set `ready` once both views are read to the end."""
+        await self.outbox.producer.start()
+        tasks = [asyncio.create_task(view.run(), name=f"view {view.topic}") for view in self.views]
+        await asyncio.gather(*(view.caught_up.wait() for view in self.views))
+        log.info(
+            "notifier ready: %d silences, %d alerts delivered before",
+            len(self.silences.silences),
+            len(self.seen.statuses),
+        )
+        self.ready.set()
+        await asyncio.gather(*tasks)
+
+
+def install_notifier(app: CxApp, notifier: Notifier, settings: Settings) -> None:
+    """Register the notify agent and the view task on an app (its own, or the worker's)."""
+    alerts = app.topic(settings.topic_alerts, key_type=str, value_serializer="raw")
+
+    rebalanced = asyncio.Event()
+    app.on_ready_hooks.append(rebalanced.set)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_views() -> None:
+        views = asyncio.create_task(notifier.start())
+        await notifier.ready.wait()
+        await rebalanced.wait()
+        if settings.notifier_ready_file:
+            settings.notifier_ready_file.write_text("ready\n", encoding="utf-8")
+        await views
+
+    @app.agent(alerts, name="cxmon-notify")
+    async def notify(stream: Any) -> None:
+        await notifier.ready.wait()
+        async for event in stream.noack().events():
+            try:
+                alert = Alert.from_bytes(event.value)
+            except ValidationError as exc:
+                log.error(
+                    "unreadable alert at %s:%s dead-lettered: %s",
+                    event.message.partition,
+                    event.message.offset,
+                    exc,
+                )
+                headers = [("cx_dead_letter_reason", f"unreadable alert: {exc}"[:1000].encode())]
+                await notifier.outbox.producer.send_and_wait(
+                    settings.topic_alerts_dlq,
+                    key=event.key.encode() if event.key else None,
+                    value=event.value,
+                    headers=headers,
+                )
+                event.ack()
+                continue
+            notifier.metrics.alerts_received.labels(status=alert.status).inc()
+            try:
+                await notifier.dispatcher.submit(alert, event.ack)
+            except Exception:  # never stop the agent; the alert stays unacknowledged
+                log.exception("unexpected error dispatching alert %s", alert.fingerprint)
+
+
+def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor, env: Any) -> None:
+    """Run the notifier process until SIGTERM/SIGINT."""
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    registry = CollectorRegistry()
+    metrics = NotifierMetrics(registry)
+    ensure_notifier_topics(settings)
+    start_http_server(settings.notifier_metrics_port, addr=settings.metrics_host, registry=registry)
+    timeouts = settings.group_timeouts()
+    app = CxApp(
+        f"{settings.app_id}-notifier",
+        broker=";".join(f"kafka://{host}" for host in settings.bootstrap_servers.split(",")),
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        broker_rebalance_timeout=timeouts["rebalance_timeout"],
+        broker_session_timeout=timeouts["session_timeout"],
+        broker_heartbeat_interval=timeouts["heartbeat_interval"],
+        **(
+            {"broker_commit_interval": timeouts["commit_interval"]}
+            if "commit_interval" in timeouts
+            else {}
+        ),
+        consumer_auto_offset_reset="earliest",
+        stream_wait_empty=False,
+        web_enabled=False,
+    )
+    app.ready_file = None  # written once the views are read too (install_notifier)
+    app.on_ready_hooks = []
+
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    notifier = Notifier(settings, config, redactor, metrics, env, write)
+    install_notifier(app, notifier, settings)
+    log.info(
+        "cxmon notifier: %d receivers from %s, metrics on http://%s:%d/metrics",
+        len(notifier.receivers),
+        config.file,
+        settings.metrics_host,
+        settings.notifier_metrics_port,
+    )
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+
+
+def write_silence(settings: Settings, silence: Silence) -> None:
+    """Put one silence on the compacted silences topic (creating the topics if needed)."""
+    from kafka import KafkaProducer
+
+    ensure_notifier_topics(settings)
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    try:
+        producer.send(settings.topic_silences, key=silence.id.encode(), value=silence.to_bytes())
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def read_silences(settings: Settings, timeout_s: float = 10.0) -> SilenceBook:
+    """Every silence on the topic, read from the beginning to the current end."""
+    import time
+
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KafkaPartition
+
+    ensure_notifier_topics(settings)
+    book = SilenceBook()
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        partitions = consumer.partitions_for_topic(settings.topic_silences)
+        while not partitions and time.monotonic() < deadline:
+            time.sleep(0.1)
+            partitions = consumer.partitions_for_topic(settings.topic_silences)
+        tps = [KafkaPartition(settings.topic_silences, p) for p in sorted(partitions or [])]
+        consumer.assign(tps)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(tps)
+        while any(consumer.position(tp) < ends[tp] for tp in tps) and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=200).values():
+                for record in records:
+                    if record.value is None:
+                        book.remove(record.key.decode())
+                    else:
+                        book.upsert(Silence.from_bytes(record.value))
+    finally:
+        consumer.close()
+    return book
