@@ -22,7 +22,7 @@ class Settings(BaseSettings):
 
     # Errors never echo inputs: one of them may be a password.
     model_config = SettingsConfigDict(
-        env_prefix="CXMON_", extra="forbid", hide_input_in_errors=True
+        env_prefix="CXMON_", extra="forbid", hide_input_in_errors=True, env_ignore_empty=True
     )
 
     bootstrap_servers: str = Field(default="127.0.0.1:9092", description="host:port[,host:port]")

@@ -12,6 +12,7 @@ from typing import Any
 import faust
 
 from monitor.settings import Settings
+from streams import tansu
 from streams.kafka_security import faust_credentials
 
 log = logging.getLogger("cxmon")
@@ -60,6 +61,8 @@ class Topology:
 def build_topology(settings: Settings) -> Topology:
     """Create the Faust app, its topics and the changelogged state table."""
     timeouts = settings.group_timeouts()
+    if settings.profile == "fast-start":
+        tansu.install()  # the embedded broker's end offsets need correcting for table recovery
     brokers = ";".join(f"kafka://{host}" for host in settings.bootstrap_servers.split(","))
     app = CxApp(
         settings.app_id,
@@ -72,10 +75,7 @@ def build_topology(settings: Settings) -> Topology:
         broker_session_timeout=timeouts["session_timeout"],
         broker_heartbeat_interval=timeouts["heartbeat_interval"],
         **(
-            {
-                "producer_max_batch_size": timeouts["producer_max_batch_size"],
-                "broker_commit_interval": timeouts["commit_interval"],
-            }
+            {"broker_commit_interval": timeouts["commit_interval"]}
             if "commit_interval" in timeouts
             else {}
         ),

@@ -90,3 +90,10 @@ def describe(settings: Settings) -> str:
         if not settings.ssl_check_hostname:
             parts.append("host names not checked")
     return ", ".join(parts)
+
+
+def aiokafka_config(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for aiokafka clients made outside Faust (as Faust makes its own)."""
+    from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
+
+    return dict(credentials_to_aiokafka_auth(faust_credentials(settings)))

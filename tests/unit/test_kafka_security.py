@@ -22,7 +22,12 @@ import streams.topics
 from monitor.settings import Settings
 from monitor.settings_file import SettingsFileError, explain, load_settings_file
 from streams.app import build_topology
-from streams.kafka_security import describe, faust_credentials, kafka_python_config
+from streams.kafka_security import (
+    aiokafka_config,
+    describe,
+    faust_credentials,
+    kafka_python_config,
+)
 
 PASSWORD = "s3cr3t-Pa55word"  # noqa: S105  # a test value that must never be printed
 ROOT = Path(__file__).parents[2]
@@ -297,3 +302,22 @@ def test_the_admin_client_and_the_publisher_get_the_security_settings(
         assert config["sasl_plain_password"] == PASSWORD
         assert config["bootstrap_servers"] == settings.bootstrap_servers
         assert isinstance(config["ssl_context"], ssl.SSLContext)
+
+
+def test_aiokafka_clients_outside_faust_get_the_same_security(
+    monkeypatch: pytest.MonkeyPatch, pki: dict[str, Path]
+) -> None:
+    sasl_ssl_env(monkeypatch, pki)
+    config = aiokafka_config(Settings())
+    assert config["security_protocol"] == "SASL_SSL"
+    assert (config["sasl_mechanism"], config["sasl_plain_password"]) == ("SCRAM-SHA-512", PASSWORD)
+    assert isinstance(config["ssl_context"], ssl.SSLContext)
+
+
+def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker compose passes `${CXMON_SASL_PASSWORD:-}` as an empty string when it is not set."""
+    for name in ("SASL_USERNAME", "SASL_PASSWORD", "SSL_CAFILE", "SECURITY_PROTOCOL"):
+        monkeypatch.setenv(f"CXMON_{name}", "")
+    settings = Settings()
+    assert settings.security_protocol == "PLAINTEXT"
+    assert settings.sasl_password is None and settings.ssl_cafile is None
