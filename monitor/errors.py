@@ -43,6 +43,11 @@ class IssueCode(StrEnum):
     TEMPLATE_SYNTAX = "TEMPLATE_SYNTAX"
     NO_RULES = "NO_RULES"
     RULE_UNTESTED = "RULE_UNTESTED"
+    RULE_FILE_TOO_LARGE = "RULE_FILE_TOO_LARGE"
+    TOO_MANY_RULES = "TOO_MANY_RULES"
+    CEL_FUNCTION = "CEL_FUNCTION"
+    CEL_COST = "CEL_COST"
+    TEMPLATE_UNSAFE = "TEMPLATE_UNSAFE"
 
 
 ISSUE_DESCRIPTIONS: dict[IssueCode, str] = {
@@ -61,6 +66,11 @@ ISSUE_DESCRIPTIONS: dict[IssueCode, str] = {
     IssueCode.TEMPLATE_SYNTAX: "a message template does not parse",
     IssueCode.NO_RULES: "no rule files were found",
     IssueCode.RULE_UNTESTED: "a rule marked `status: stable` has no rule test expecting it",
+    IssueCode.RULE_FILE_TOO_LARGE: "a rule file is larger than the setting max_rule_file_bytes",
+    IssueCode.TOO_MANY_RULES: "more rules are loaded than the setting max_rules allows",
+    IssueCode.CEL_FUNCTION: "a CEL expression calls a function CEL does not provide",
+    IssueCode.CEL_COST: "a CEL expression could do more work per event than max_cel_cost",
+    IssueCode.TEMPLATE_UNSAFE: "a message template uses a construct the sandbox does not allow",
 }
 
 

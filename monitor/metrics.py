@@ -96,6 +96,13 @@ class Metrics:
             ["rule"],
             registry=registry,
         )
+        self.state_evictions = Counter(
+            "cxmon_state_evictions_total",
+            "State entries (remembered events, ids, open follow-ups) dropped, oldest first, "
+            "because one rule+customer went over max_state_entries, by rule",
+            ["rule"],
+            registry=registry,
+        )
         self.rules_loaded = Gauge(
             "cxmon_rules_loaded", "Rules currently running", ["kind"], registry=registry
         )
@@ -137,6 +144,7 @@ class Metrics:
             for status in ("firing", "resolved"):
                 self.conflicts.labels(rule.id, rule.kind, rule.severity, source, target, status)
             self.rule_eval_errors.labels(rule=rule.id)
+            self.state_evictions.labels(rule=rule.id)
             self.detection_latency.labels(kind=rule.kind)
             if rule.kind == "stalled":
                 self.open_expectations.labels(rule=rule.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, FilePath, SecretStr, model_validator
 from pydantic_settings import (
@@ -15,6 +15,9 @@ from pydantic_settings import (
 )
 
 from monitor.settings_file import load_settings_file
+
+if TYPE_CHECKING:
+    from monitor.rules.limits import RuleLimits
 
 
 class Settings(BaseSettings):
@@ -47,7 +50,38 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(
         default=1.0, gt=0, description="how often deadlines are checked"
     )
-    max_event_bytes: int = Field(default=256 * 1024, gt=0)
+    max_event_bytes: int = Field(
+        default=256 * 1024, gt=0, description="larger records are rejected as too_large"
+    )
+    # Hardening limits (docs/security.md says what each one bounds).
+    max_data_depth: int = Field(
+        default=32, ge=1, description="deeper `data` nesting is rejected as too_deep"
+    )
+    max_future_s: float = Field(
+        default=3600.0, ge=0, description="event times further ahead of the clock are rejected"
+    )
+    max_event_age_s: float = Field(
+        default=366 * 86400.0, gt=0, description="older event times are rejected"
+    )
+    max_state_entries: int = Field(
+        default=5000,
+        ge=10,
+        description="per rule and customer: remembered events/ids beyond it evict the oldest",
+    )
+    max_rules: int = Field(default=1000, ge=1, description="more rules refuse to load")
+    max_rule_file_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="larger rule files refuse to load"
+    )
+    max_cel_cost: int = Field(
+        default=1_000_000, ge=1, description="static bound on one CEL evaluation's steps"
+    )
+    template_max_chars: int = Field(
+        default=2000, ge=80, description="longer alert messages are cut"
+    )
+    template_max_range: int = Field(default=1000, ge=1, description="largest range() in messages")
+    template_budget: int = Field(
+        default=100_000, ge=100, description="operations one message render may use"
+    )
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     console_alerts: bool = True
@@ -138,6 +172,23 @@ class Settings(BaseSettings):
         if self.ssl_keyfile is not None and self.ssl_certfile is None:
             raise ValueError("CXMON_SSL_KEYFILE needs CXMON_SSL_CERTFILE (the client certificate)")
         return self
+
+    def rule_limits(self) -> RuleLimits:
+        """The limits rule files are loaded under."""
+        from monitor.rules.limits import RuleLimits
+        from monitor.rules.sandbox import TemplateLimits
+
+        return RuleLimits(
+            max_rules=self.max_rules,
+            max_file_bytes=self.max_rule_file_bytes,
+            max_cel_cost=self.max_cel_cost,
+            max_event_bytes=self.max_event_bytes,
+            template=TemplateLimits(
+                max_chars=self.template_max_chars,
+                max_range=self.template_max_range,
+                budget=self.template_budget,
+            ),
+        )
 
     def group_timeouts(self) -> dict[str, Any]:
         """Consumer-group timings for the chosen profile (seconds).

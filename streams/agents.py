@@ -16,7 +16,7 @@ from monitor.alerts import Alert, alert_from
 from monitor.engine import Finding, KeyState, Ruleset
 from monitor.engine.clock import Watermark
 from monitor.events import Event, Rejected, RejectReason
-from monitor.events.codec import decode
+from monitor.events.codec import check_time_range, decode
 from monitor.events.envelope import utcnow
 from monitor.metrics import Metrics
 from monitor.rules import load_rules
@@ -38,6 +38,8 @@ class Detection:
         self.ruleset = ruleset
         self.metrics = metrics
         self.lateness = timedelta(seconds=settings.lateness_s)
+        self.max_age = timedelta(seconds=settings.max_event_age_s)
+        self.max_ahead = timedelta(seconds=settings.max_future_s)
         # One watermark per input partition: producers keep order within a partition only.
         self.watermarks: dict[int, Watermark] = {}
         self.grace = timedelta(seconds=2)
@@ -49,7 +51,13 @@ class Detection:
         """Decode one raw record and forward it, keyed by each rule's correlation key."""
         message = record.message
         try:
-            event = decode(record.value, message.headers, max_bytes=self.settings.max_event_bytes)
+            event = decode(
+                record.value,
+                message.headers,
+                max_bytes=self.settings.max_event_bytes,
+                max_depth=self.settings.max_data_depth,
+            )
+            check_time_range(event, utcnow(), self.max_age, self.max_ahead)
         except Rejected as rejected:
             await self.dead_letter(record, rejected.reason, rejected.detail)
             return
@@ -173,7 +181,7 @@ class Detection:
         Rules whose id, kind and key are unchanged keep their state; the others start empty.
         The swap is one assignment on the event loop, so no event sees half a rule set.
         """
-        result = load_rules([self.settings.rules_path])
+        result = load_rules([self.settings.rules_path], self.settings.rule_limits())
         if result.errors:
             for issue in result.errors:
                 log.error("rule reload (%s) rejected: %s", why, issue)
@@ -181,7 +189,9 @@ class Detection:
             log.error("rule reload (%s) failed; %d rules keep running", why, len(self.ruleset))
             return False
         old = self.ruleset.rules
-        new = Ruleset(result.rules, lateness=self.lateness)
+        new = Ruleset(
+            result.rules, self.lateness, max_state_entries=self.settings.max_state_entries
+        )
         kept = [r for r in result.rules if r.id in old and old[r.id].state_tag == r.state_tag]
         self.ruleset = new
         self.metrics.init_rules(result.rules)
@@ -221,6 +231,9 @@ class Detection:
         for rule_id, count in self.ruleset.eval_errors.items():
             self.metrics.rule_eval_errors.labels(rule=rule_id).inc(count)
         self.ruleset.eval_errors.clear()
+        for rule_id, count in self.ruleset.evictions.items():
+            self.metrics.state_evictions.labels(rule=rule_id).inc(count)
+        self.ruleset.evictions.clear()
         for rule_id, seconds in self.ruleset.handoffs:
             self.metrics.time_to_handoff.labels(rule=rule_id).observe(seconds)
         self.ruleset.handoffs.clear()

@@ -26,7 +26,7 @@ FAUST_PREFIX = "cxmon_faust"  # Faust's sensor series: cxmon_faust_topic_partiti
 
 def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT. Raises RuleError before touching Kafka if the rules are bad."""
-    loaded = load_rules([settings.rules_path])
+    loaded = load_rules([settings.rules_path], settings.rule_limits())
     if loaded.errors:
         raise RuleError(loaded.errors)
     disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` only clutters
@@ -41,7 +41,11 @@ def run_worker(settings: Settings) -> None:
     created = ensure_topics(settings)
     if created:
         log.info("created topics %s", ", ".join(created))
-    ruleset = Ruleset(loaded.rules, lateness=timedelta(seconds=settings.lateness_s))
+    ruleset = Ruleset(
+        loaded.rules,
+        lateness=timedelta(seconds=settings.lateness_s),
+        max_state_entries=settings.max_state_entries,
+    )
     topo = build_topology(settings)
     # Faust's own sensor (consumer lag, stream internals) on the same registry and endpoint;
     # `setup_prometheus_sensors` would also add a page to Faust's web server, which is off.

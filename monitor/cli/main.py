@@ -67,7 +67,7 @@ def validate(
     paths, alerting_failed = notify_cli.validate_alerting(paths, output)
     if not paths:
         raise typer.Exit(1 if alerting_failed else 0)
-    result = load_rules(paths)
+    result = load_rules(paths, Settings().rule_limits())
     # Only here, not in the worker: a deployment ships rule files without their tests.
     untested = untested_stable_rules(result.rules, paths)
     if untested:

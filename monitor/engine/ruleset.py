@@ -16,6 +16,7 @@ from monitor.events import Event, EventRef
 from monitor.rules.compiled import CompiledRule
 from monitor.rules.expressions import EvaluationError
 
+DEFAULT_MAX_STATE_ENTRIES = 5000
 StepFn = Callable[[StepContext, KeyState, EventRef], list[Finding]]
 SweepFn = Callable[[StepContext, KeyState], list[Finding]]
 
@@ -39,13 +40,21 @@ class Route:
 class Ruleset:
     """Rules indexed by event type, so an event only meets the rules that can use it.
 
-    Not thread-safe; each worker task owns one. `eval_errors` counts CEL failures per rule.
+    Not thread-safe; each worker task owns one. `eval_errors` counts CEL failures per rule,
+    `evictions` the state entries dropped because a rule+key went over `max_state_entries`.
     """
 
-    def __init__(self, rules: Iterable[CompiledRule], lateness: timedelta = DEFAULT_LATENESS):
+    def __init__(
+        self,
+        rules: Iterable[CompiledRule],
+        lateness: timedelta = DEFAULT_LATENESS,
+        max_state_entries: int = DEFAULT_MAX_STATE_ENTRIES,
+    ):
         self.rules: dict[str, CompiledRule] = {r.id: r for r in rules}
         self.lateness = lateness
+        self.max_state_entries = max_state_entries
         self.eval_errors: Counter[str] = Counter()
+        self.evictions: Counter[str] = Counter()
         self.handoffs: list[tuple[str, float]] = []  # (rule id, seconds); the caller drains it
         self.duplicates = 0  # rule+key evaluations skipped as repeated deliveries; drained too
         # type -> [(rule, departments/sources that any of its slots accepts, None = any)]
@@ -102,6 +111,9 @@ class Ruleset:
         ctx = StepContext(rule, key, now, self.lateness)
         findings = KINDS[rule.kind][0](ctx, state, event)
         self._count(ctx)
+        dropped = state.trim(self.max_state_entries)
+        if dropped:
+            self.evictions[rule.id] += dropped
         return findings
 
     def sweep(self, rule: CompiledRule, key: str, state: KeyState, now: datetime) -> list[Finding]:

@@ -56,6 +56,25 @@ class KeyState(BaseModel):
         """Whether nothing is left worth storing."""
         return not (self.held or self.expectations or self.firing or self.seen)
 
+    def trim(self, limit: int) -> int:
+        """Keep at most `limit` of each kind of entry, dropping the oldest; returns how many
+        went. One busy or hostile customer must not grow a rule's state without bound."""
+        dropped = 0
+        if len(self.seen) > limit:
+            newest = sorted(self.seen.items(), key=lambda item: item[1])[-limit:]
+            dropped += len(self.seen) - len(newest)
+            self.seen = dict(newest)
+        for name, when in (
+            ("held", lambda h: h.event.time),
+            ("expectations", lambda e: e.opened_by.time),
+            ("firing", lambda f: f.event_time),
+        ):
+            entries: list[Any] = getattr(self, name)
+            if len(entries) > limit:
+                dropped += len(entries) - limit
+                setattr(self, name, sorted(entries, key=when)[-limit:])
+        return dropped
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict for a table."""
         return self.model_dump(mode="json", exclude_defaults=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cloudevents.core.bindings import kafka as ce_kafka
@@ -17,6 +17,7 @@ from monitor.events.envelope import Event
 from monitor.events.rejects import Rejected, RejectReason
 
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+DEFAULT_MAX_DATA_DEPTH = 32
 _FORMAT = JSONFormat()
 _REQUIRED = ("id", "source", "type", "time", "subject")
 
@@ -28,8 +29,13 @@ def decode(
     headers: Headers | None = None,
     *,
     max_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    max_depth: int = DEFAULT_MAX_DATA_DEPTH,
 ) -> Event:
-    """Parse one Kafka record into an `Event`, or raise `Rejected` with the reason."""
+    """Parse one Kafka record into an `Event`, or raise `Rejected` with the reason.
+
+    `max_depth` bounds the nesting of `data` (`{"a": 1}` is depth 1): rules and templates walk
+    it, and a producer must not be able to make that walk arbitrarily deep.
+    """
     header_map = _header_map(headers)
     body = value or b""
     if len(body) > max_bytes:
@@ -49,9 +55,33 @@ def decode(
         raise Rejected(RejectReason.BAD_JSON, f"data is not JSON: {exc}") from None
     except BaseCloudEventException as exc:
         raise _classify_validation(str(exc)) from None
+    except RecursionError:
+        raise _too_deep(None, max_depth) from None
     except (ValueError, TypeError, OverflowError) as exc:
         raise Rejected(RejectReason.BAD_TIME, f"time is not RFC 3339: {exc}") from None
-    return _to_event(cloud_event.get_attributes(), cloud_event.get_data())
+    return _to_event(cloud_event.get_attributes(), cloud_event.get_data(), max_depth)
+
+
+def data_depth(value: Any) -> int:
+    """How deeply objects and arrays nest in a JSON value (a scalar is 0, `{}` is 1)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _too_deep(depth: int | None, limit: int) -> Rejected:
+    found = f"nests {depth} levels" if depth is not None else "nests too deeply to parse"
+    return Rejected(RejectReason.TOO_DEEP, f"data {found}, limit {limit} (setting max_data_depth)")
 
 
 def _header_map(headers: Headers | None) -> dict[str, bytes]:
@@ -86,7 +116,7 @@ def _precheck_structured(body: bytes) -> None:
     except json.JSONDecodeError as exc:
         raise Rejected(RejectReason.BAD_JSON, str(exc)) from None
     except RecursionError:
-        raise Rejected(RejectReason.BAD_JSON, "JSON nested too deeply") from None
+        raise Rejected(RejectReason.TOO_DEEP, "JSON nests too deeply to parse") from None
     if not isinstance(parsed, dict):
         raise Rejected(RejectReason.NOT_AN_OBJECT, f"expected a JSON object, got {_kind(parsed)}")
     if parsed.get("specversion", "1.0") != "1.0":
@@ -122,7 +152,7 @@ def _classify_validation(message: str) -> Rejected:
     return Rejected(RejectReason.BAD_FIELD, detail)
 
 
-def _to_event(attributes: Mapping[str, Any], data: Any) -> Event:
+def _to_event(attributes: Mapping[str, Any], data: Any, max_depth: int) -> Event:
     missing = [name for name in _REQUIRED if not attributes.get(name)]
     if missing:
         raise Rejected(RejectReason.MISSING_FIELD, f"missing {', '.join(missing)}")
@@ -131,10 +161,15 @@ def _to_event(attributes: Mapping[str, Any], data: Any) -> Event:
             data = json.loads(data) if data else None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise Rejected(RejectReason.BAD_DATA, f"data is not JSON: {exc}") from None
+        except RecursionError:
+            raise _too_deep(None, max_depth) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise Rejected(RejectReason.BAD_DATA, f"data must be a JSON object, got {_kind(data)}")
+    depth = data_depth(data)
+    if depth > max_depth:
+        raise _too_deep(depth, max_depth)
     try:
         return Event(
             id=attributes["id"],
@@ -144,11 +179,30 @@ def _to_event(attributes: Mapping[str, Any], data: Any) -> Event:
             subject=attributes["subject"],
             data=data,
         )
+    except OverflowError as exc:  # an offset that pushes year 1 or 9999 out of range
+        raise Rejected(RejectReason.BAD_TIME, f"time: {exc}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
         reason = RejectReason.BAD_TIME if field == "time" else RejectReason.BAD_FIELD
         raise Rejected(reason, f"{field}: {first['msg']}") from None
+
+
+def check_time_range(event: Event, now: datetime, max_age: timedelta, max_ahead: timedelta) -> None:
+    """Refuse an event time far from `now`: one record dated 9999 would otherwise move the
+    watermark so far that every later event counts as late, and year 1 overflows time maths."""
+    if event.time > now + max_ahead:
+        raise Rejected(
+            RejectReason.TIME_OUT_OF_RANGE,
+            f"time {_rfc3339(event.time)} is more than {max_ahead} ahead of the worker's clock "
+            "(setting max_future_s)",
+        )
+    if event.time < now - max_age:
+        raise Rejected(
+            RejectReason.TIME_OUT_OF_RANGE,
+            f"time {_rfc3339(event.time)} is more than {max_age.days} days old "
+            "(setting max_event_age_s)",
+        )
 
 
 def _kind(value: Any) -> str:

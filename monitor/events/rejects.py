@@ -19,7 +19,9 @@ class RejectReason(StrEnum):
     BAD_FIELD = "bad_field"
     BAD_TIME = "bad_time"
     BAD_DATA = "bad_data"
+    TOO_DEEP = "too_deep"
     TOO_LATE = "too_late"
+    TIME_OUT_OF_RANGE = "time_out_of_range"
     INTERNAL_ERROR = "internal_error"
 
 

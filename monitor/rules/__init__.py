@@ -9,9 +9,10 @@ from pathlib import Path
 from monitor.errors import IssueCode, RuleIssue, SourceLocation
 from monitor.rules.compiled import CompiledMatcher, CompiledRule
 from monitor.rules.compiler import compile_rules
+from monitor.rules.limits import RuleLimits, apply_limits, oversized_files, too_many_rules
 from monitor.rules.loader import collect_files, read_rule_files
 
-__all__ = ["CompiledMatcher", "CompiledRule", "LoadResult", "load_rules"]
+__all__ = ["CompiledMatcher", "CompiledRule", "LoadResult", "RuleLimits", "load_rules"]
 
 
 @dataclass(frozen=True)
@@ -28,16 +29,22 @@ class LoadResult:
         return [i for i in self.issues if i.severity == "error"]
 
 
-def load_rules(paths: Iterable[Path]) -> LoadResult:
-    """Read, validate and compile rule files; raises only for I/O errors."""
+def load_rules(paths: Iterable[Path], limits: RuleLimits | None = None) -> LoadResult:
+    """Read, validate and compile rule files under `limits`; raises only for I/O errors."""
+    limits = limits or RuleLimits()
     paths = list(paths)
     files = collect_files(paths)
     if not files:
         where = SourceLocation(", ".join(str(p) for p in paths) or ".")
         issue = RuleIssue(IssueCode.NO_RULES, "no rule files (*.yaml) found", where)
         return LoadResult([], [issue])
-    read = read_rule_files(files)
+    oversized = oversized_files(files, limits)
+    skipped = {issue.location.file for issue in oversized}
+    read = read_rule_files([f for f in files if str(f) not in skipped])
     rules, issues = compile_rules(read.files)
-    return LoadResult(
-        rules, sorted(read.issues + issues, key=lambda i: i.location), [str(f) for f in files]
-    )
+    rules, limited = apply_limits(rules, read.files, limits)
+    counted = too_many_rules(read.files, limits)
+    if counted:
+        rules = []  # which rules to drop is the operator's choice, not ours
+    found = oversized + read.issues + issues + limited + counted
+    return LoadResult(rules, sorted(found, key=lambda i: i.location), [str(f) for f in files])

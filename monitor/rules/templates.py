@@ -1,17 +1,37 @@
-"""Alert messages: Jinja2 templates in a sandboxed environment, parsed at load time."""
+"""Alert messages: Jinja2 templates in a bounded sandbox, parsed and checked at load time."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from jinja2 import Template, TemplateError, Undefined
+from jinja2 import Template, TemplateError, nodes
 from jinja2.nodes import Template as TemplateAst
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from monitor.rules.durations import humanize
+from monitor.rules.sandbox import (
+    BLOCKED_STR_METHODS,
+    REMOVED_GLOBALS,
+    BoundedSandbox,
+    TemplateLimits,
+    bounded,
+)
+
+log = logging.getLogger("cxmon")
+# Statements an alert message has no use for; each could hide unbounded work or reach outside.
+FORBIDDEN_NODES: dict[type[nodes.Node], str] = {
+    nodes.Macro: "macros",
+    nodes.CallBlock: "call blocks",
+    nodes.Include: "include",
+    nodes.Import: "import",
+    nodes.FromImport: "import",
+    nodes.Extends: "extends",
+    nodes.Block: "blocks",
+    nodes.FilterBlock: "filter blocks",
+}
 
 
 def _ago(start: Any, end: Any = None) -> str:
@@ -35,13 +55,45 @@ def _when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if isinstance(value, datetime) else str(value)
 
 
-def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=Undefined, autoescape=False)
-    env.filters.update(ago=_ago, duration=_duration, when=_when)
-    return env
+ENVIRONMENT = BoundedSandbox({"ago": _ago, "duration": _duration, "when": _when})
 
 
-ENVIRONMENT = _environment()
+def unsafe_constructs(text: str) -> list[tuple[int, str]]:
+    """(line, problem) for each construct a message may not use; the text must parse."""
+    found: list[tuple[int, str]] = []
+    _walk(ENVIRONMENT.parse(text), 0, found)
+    return found
+
+
+def _walk(node: nodes.Node, loops: int, found: list[tuple[int, str]]) -> None:
+    line = node.lineno or 1
+    for kind, name in FORBIDDEN_NODES.items():
+        if isinstance(node, kind):
+            found.append((line, f"{name} are not allowed in a message"))
+    if isinstance(node, nodes.For):
+        if loops:
+            found.append((line, "a loop inside a loop is not allowed in a message"))
+        if node.recursive:
+            found.append((line, "recursive loops are not allowed in a message"))
+    attr = None
+    if isinstance(node, nodes.Getattr):
+        attr = node.attr
+    elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        attr = node.arg.value
+    elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
+        first = node.args[0]
+        attr = first.value if isinstance(first, nodes.Const) else None
+    if isinstance(attr, str) and (attr.startswith("_") or attr in ("mro", "func_globals")):
+        found.append((line, f"'{attr}' is not accessible in a message"))
+    if isinstance(attr, str) and attr in BLOCKED_STR_METHODS and isinstance(node, nodes.Getattr):
+        found.append((line, f"the string method '{attr}' is not available in a message"))
+    if isinstance(node, nodes.Name) and node.name in (*REMOVED_GLOBALS, "self"):
+        found.append((line, f"'{node.name}' is not available in a message"))
+    inner = loops + 1 if isinstance(node, nodes.For) else loops
+    for child in node.iter_child_nodes():
+        # a loop's own iterable is evaluated once, outside the loop body
+        depth = loops if isinstance(node, nodes.For) and child is node.iter else inner
+        _walk(child, depth, found)
 
 
 @dataclass(frozen=True)
@@ -50,6 +102,9 @@ class MessageTemplate:
 
     text: str
     compiled: Template = field(compare=False, repr=False)
+    # Set once the rule is placed: names the rule and file:line:col in run-time errors.
+    origin: str = field(default="a message template", compare=False)
+    limits: TemplateLimits = field(default_factory=TemplateLimits, compare=False)
 
     @classmethod
     def build(cls, text: str) -> MessageTemplate:
@@ -67,8 +122,29 @@ class MessageTemplate:
         return None
 
     def render(self, context: Mapping[str, Any], fallback: str) -> str:
-        """The message for one finding; the fallback if the template fails on this data."""
+        """The message for one finding; the fallback if the template fails or goes over a
+        limit (logged with the rule's name and place)."""
+        cap = self.limits.max_chars
         try:
-            return " ".join(self.compiled.render(context).split())
-        except TemplateError:
+            with bounded(self.limits):
+                chunks: list[str] = []
+                size = 0
+                for chunk in self.compiled.generate(context):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > cap * 4:  # whitespace is collapsed below; allow for it
+                        break
+            text = " ".join("".join(chunks).split())
+        # Rendering runs author-written code on producer-written data: any failure of it
+        # (a type error, deep recursion, a sandbox refusal) must cost one message, not the alert.
+        except (TemplateError, RecursionError, ArithmeticError, TypeError, ValueError) as exc:
+            log.warning("%s: message not rendered (%s); the title is used", self.origin, exc)
             return fallback
+        if len(text) > cap:
+            log.warning(
+                "%s: message longer than %d characters (setting template_max_chars); cut",
+                self.origin,
+                cap,
+            )
+            return text[: cap - 1] + "…"
+        return text
