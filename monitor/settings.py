@@ -203,9 +203,6 @@ class Settings(BaseSettings):
                 "rebalance_timeout": 1.0,
                 "session_timeout": 3.0,
                 "heartbeat_interval": 0.5,
-                # The embedded broker reports a wrong end offset after a batched produce, and
-                # table recovery trusts it: one record per batch keeps changelogs consistent.
-                "producer_max_batch_size": 1,
                 # Faust 0.15 does not commit on revoke; commit often so a takeover replays little.
                 "commit_interval": 0.2,
             }

@@ -1,0 +1,70 @@
+"""A workaround for the embedded broker's end offsets, installed only with the fast-start profile.
+
+The embedded broker (Tansu) answers ListOffsets(latest) with the *base offset of the last record
+batch plus one*, not with the offset after the last record. Faust's table recovery reads each
+changelog partition up to that end offset, so with batched produce it stops early and loses the
+last batch's records. Rather than produce one record per batch (which caps a worker at a few
+hundred events/s), the worker corrects the end offsets Faust asks for: it reads the partition's
+last batch, from the reported end minus one, and takes the offset after its last record. On a
+real Kafka cluster (the `production` profile) nothing is patched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, server_list
+
+log = logging.getLogger("cxmon")
+_ORIGINAL = AIOKafkaConsumerThread._highwaters
+
+
+async def true_end_offsets(
+    bootstrap_servers: str | list[str], reported: Mapping[Any, int], timeout_s: float = 10.0
+) -> dict[Any, int]:
+    """The offset after each partition's last record, given the broker's reported end offsets."""
+    result = dict(reported)
+    nonempty = [tp for tp, end in reported.items() if end and end > 0]
+    if not nonempty:
+        return result
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None
+    )
+    await reader.start()
+    try:
+        reader.assign(nonempty)
+        for tp in nonempty:
+            reader.seek(tp, reported[tp] - 1)
+        waiting = set(nonempty)
+        # Reading from the last batch's base offset returns that batch and nothing after it.
+        while waiting:
+            batches = await reader.getmany(*waiting, timeout_ms=int(timeout_s * 1000))
+            if not batches:
+                break
+            for tp, records in batches.items():
+                if records:
+                    result[tp] = max(result[tp], records[-1].offset + 1)
+                    waiting.discard(tp)
+    finally:
+        await reader.stop()
+    return result
+
+
+def install() -> None:
+    """Make every Faust consumer in this process correct the embedded broker's end offsets."""
+
+    async def _highwaters(self: Any, partitions: list[Any]) -> Mapping[Any, int]:
+        reported = await _ORIGINAL(self, partitions)
+        if self.consumer.in_transaction:
+            return reported
+        transport = self.consumer.transport
+        servers = server_list(transport.url, transport.default_port)
+        corrected = await true_end_offsets(servers, reported)
+        if corrected != reported:
+            log.debug("corrected end offsets: %s -> %s", reported, corrected)
+        return corrected
+
+    AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
