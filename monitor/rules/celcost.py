@@ -152,5 +152,5 @@ def unknown_functions(text: str) -> list[str]:
     return [
         name
         for name in called
-        if name not in ALLOWED_FUNCTIONS and not name.startswith(("_", "!", "-", "@"))
+        if name not in ALLOWED_FUNCTIONS and re.fullmatch(r"\w+", name)  # not an operator
     ]
