@@ -122,8 +122,8 @@ class KafkaChannel:
 
     kind = "kafka"
 
-    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
-        self.producer = producer
+    def __init__(self, outbox: KafkaOutbox, topic: str) -> None:
+        self.outbox = outbox
         self.topic = topic
 
     @property
@@ -137,7 +137,7 @@ class KafkaChannel:
         """Produce and wait for the broker's acknowledgement."""
         body = payload(alerts, receiver=receiver, group_key=group_key, repeat=repeat)
         try:
-            await self.producer.send_and_wait(self.topic, key=group_key.encode(), value=body)
+            await self.outbox.producer.send_and_wait(self.topic, key=group_key.encode(), value=body)
         except Exception as exc:  # aiokafka raises many error types; all mean "try again later"
             raise ChannelError(f"{self.name}: {exc!r}", retryable=True) from None
 
@@ -147,7 +147,21 @@ class KafkaOutbox:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+        self._producer: AIOKafkaProducer | None = None
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        """The producer (created on the event loop by `start`)."""
+        if self._producer is None:
+            raise RuntimeError("the outbox is not started")
+        return self._producer
+
+    async def start(self) -> None:
+        """Connect the producer; aiokafka needs the running loop."""
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.bootstrap_servers, acks="all"
+        )
+        await self._producer.start()
 
     async def dead_letter(
         self, alert: Alert, *, receiver: str, channel: str, reason: str, attempts: int
@@ -190,7 +204,7 @@ class Notifier:
         self.silences = SilenceBook()
         self.seen = SeenAlerts(self.outbox.mark_seen)
         factory = ChannelFactory(
-            env, redactor, write, kafka=lambda topic: KafkaChannel(self.outbox.producer, topic)
+            env, redactor, write, kafka=lambda topic: KafkaChannel(self.outbox, topic)
         )
         self.receivers = build_receivers(config, factory)
         metrics.init_receivers(channel_labels(self.receivers))
@@ -223,7 +237,7 @@ class Notifier:
 
     async def start(self) -> None:
         """Start the producer and the views; set `ready` once both views are read to the end."""
-        await self.outbox.producer.start()
+        await self.outbox.start()
         tasks = [asyncio.create_task(view.run(), name=f"view {view.topic}") for view in self.views]
         await asyncio.gather(*(view.caught_up.wait() for view in self.views))
         log.info(

@@ -1,0 +1,398 @@
+"""The notifier through real processes: alerts on a real broker, delivered to real local HTTP and
+SMTP receivers (webhook, Apprise json://, Apprise mailto://), with silences and the DLQ."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from monitor.alerts.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from monitor.alerts.model import Alert, EvidenceItem
+from streams.broker import free_port
+from tests.integration.harness import ROOT, Deployment, WorkerProcess
+
+pytestmark = pytest.mark.integration
+SECRET = "s3cret-signing-key-for-tests"  # noqa: S105 - a test key for a local receiver
+
+
+def alert(
+    n: int, rule: str, owners: list[str], severity: str = "medium", status: str = "firing"
+) -> Alert:
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    return Alert(
+        fingerprint=f"fp-{rule}-{n}",
+        status=status,  # type: ignore[arg-type]
+        rule_id=rule,
+        kind="contradiction",
+        title=f"Title of {rule}",
+        severity=severity,
+        owners=owners,
+        from_department=owners[0],
+        to_department=owners[-1],
+        key=f"cust-{n}",
+        message=f"cust-{n} was let down ({rule})",
+        event_time=at,
+        detected_at=at + timedelta(seconds=1),
+        evidence=[
+            EvidenceItem(
+                time=at,
+                department=owners[0],
+                source=owners[0],
+                type="x.happened",
+                id=f"e{n}",
+                slot="first",
+            )
+        ],
+    )
+
+
+class Recorder:
+    """A handler for pytest-httpserver: answers with `fail` for the first N requests, then 200."""
+
+    def __init__(self, fail_first: int = 0, always_fail: bool = False) -> None:
+        self.fail_first = fail_first
+        self.always_fail = always_fail
+        self.calls = 0
+        self.accepted: list[tuple[dict[str, str], bytes]] = []
+
+    def __call__(self, request: Request) -> Response:
+        self.calls += 1
+        if self.always_fail or self.calls <= self.fail_first:
+            return Response("busy", status=500)
+        self.accepted.append((dict(request.headers), request.get_data()))
+        return Response("ok", status=200)
+
+
+class Mailbox:
+    """aiosmtpd handler keeping every message."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+@contextmanager
+def notifier(
+    deployment: Deployment, alerting: str, **extra: str
+) -> Iterator[tuple[WorkerProcess, dict[str, str]]]:
+    """A `cxmon notify` subprocess with short retries, stopped by its process group."""
+    workdir = deployment.workdir
+    config = workdir / f"alerting-{deployment.suffix}.yaml"
+    config.write_text(alerting, encoding="utf-8")
+    port = free_port()
+    ready = workdir / f"notifier-{port}.ready"
+    log_path = workdir / f"notifier-{port}.log"
+    env = {
+        **deployment.env(workdir),
+        "CXMON_ALERTING_PATH": str(config),
+        "CXMON_TOPIC_ALERTS_DLQ": f"cx.alerts.dlq.{deployment.suffix}",
+        "CXMON_TOPIC_SILENCES": f"cx.silences.{deployment.suffix}",
+        "CXMON_TOPIC_NOTIFIED": f"cx.alerts.notified.{deployment.suffix}",
+        "CXMON_NOTIFIER_METRICS_PORT": str(port),
+        "CXMON_NOTIFIER_READY_FILE": str(ready),
+        "CXMON_NOTIFY_RETRY_INITIAL_S": "0.2",
+        "CXMON_NOTIFY_RETRY_MAX_S": "0.5",
+        "CXMON_NOTIFY_MAX_AGE_S": "30",
+        "CX_TEST_WEBHOOK_SECRET": SECRET,
+        **extra,
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "monitor.cli.main", "notify"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    proc = WorkerProcess(process, log_path, port, ready, time.monotonic())
+    try:
+        proc.wait_ready()
+        yield proc, env
+    finally:
+        proc.stop()
+
+
+def produce(deployment: Deployment, *alerts: Alert) -> None:
+    """Write alerts to the alerts topic, all on partition 0 so their order is defined."""
+    producer = KafkaProducer(bootstrap_servers=deployment.bootstrap, acks=1)
+    try:
+        for a in alerts:
+            producer.send(
+                deployment.topics["alerts"],
+                key=a.fingerprint.encode(),
+                value=a.to_bytes(),
+                partition=0,
+            )
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def wait_for(
+    condition: Callable[[], bool], what: str, proc: WorkerProcess, timeout_s: float = 20
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}\n{proc.log()}")
+
+
+def metric(proc: WorkerProcess, name: str) -> float:
+    text = (
+        urllib.request.urlopen(f"http://127.0.0.1:{proc.metrics_port}/metrics", timeout=5)
+        .read()
+        .decode()
+    )
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def fingerprints(recorder: Recorder) -> list[str]:
+    return [a["fingerprint"] for _, body in recorder.accepted for a in json.loads(body)["alerts"]]
+
+
+def test_routes_and_groups_reach_the_expected_receivers_only(
+    deployment: Deployment, httpserver: HTTPServer
+) -> None:
+    billing, onboarding = Recorder(), Recorder()
+    httpserver.expect_request("/billing", method="POST").respond_with_handler(billing)
+    httpserver.expect_request("/onboarding", method="POST").respond_with_handler(onboarding)
+    base = httpserver.url_for("/").rstrip("/").removeprefix("http://")
+    with smtp_server() as (mailbox, smtp_port):
+        alerting = f"""
+version: 1
+receivers:
+  - name: console
+    channels: [console://]
+  - name: billing
+    channels:
+      - {{url: "http://{base}/billing", type: webhook, secret: "${{CX_TEST_WEBHOOK_SECRET}}"}}
+  - name: onboarding
+    channels: ["json://{base}/onboarding"]
+  - name: leads
+    channels: ["mailto://{base.split(":")[0]}:{smtp_port}?from=cx@example.com&to=leads@example.com"]
+route:
+  receiver: console
+  group_by: [rule]
+  group_wait: 1s
+  group_interval: 1s
+  routes:
+    - match: {{owners: billing}}
+      receiver: billing
+    - match: {{owners: [onboarding, sales]}}
+      receiver: onboarding
+      continue: true
+    - match: {{severity: critical}}
+      receiver: leads
+"""
+        with notifier(deployment, alerting) as (proc, _):
+            b1, b2 = (
+                alert(1, "billing-rule", ["support", "billing"]),
+                alert(2, "billing-rule", ["support", "billing"]),
+            )
+            o1 = alert(3, "handoff-rule", ["sales", "onboarding"], severity="critical")
+            other = alert(4, "marketing-rule", ["marketing", "support"])
+            produce(deployment, b1, b2, o1, other)
+            wait_for(
+                lambda: (
+                    len(fingerprints(billing)) >= 2 and onboarding.accepted and mailbox.messages
+                ),
+                "deliveries",
+                proc,
+            )
+            produce(deployment, b1)  # a restarted worker writing the same alert again
+            wait_for(
+                lambda: f"{b1.fingerprint} (firing) was handled before" in proc.log(),
+                "the duplicate skipped",
+                proc,
+            )
+            wait_for(lambda: "[console]" in proc.log(), "the console line", proc)
+            deliveries = metric(proc, "cxmon_alert_deliveries_total")
+    # billing: one grouped, signed notification with both alerts, and the duplicate not again
+    assert fingerprints(billing) == [b1.fingerprint, b2.fingerprint], proc.log()
+    headers, body = billing.accepted[0]
+    assert verify_signature(SECRET, headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER])
+    assert not verify_signature("wrong", headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER])
+    # onboarding (Apprise json://) and, via continue, leads (Apprise mailto://) got the critical one
+    assert len(onboarding.accepted) == 1
+    sent = json.loads(onboarding.accepted[0][1])
+    assert "handoff-rule" in sent["message"] and "cust-3" in sent["message"]
+    assert [m["To"] for m in mailbox.messages] == ["leads@example.com"]
+    assert "Title of handoff-rule" in mailbox.messages[0]["Subject"]
+    console = [line for line in proc.log().splitlines() if line.startswith("[console]")]
+    assert len(console) == 1 and "marketing-rule" in console[0], proc.log()
+    assert deliveries == 4  # billing 1, onboarding 1, leads 1, console 1
+
+
+def test_outage_is_retried_in_order_and_a_dead_receiver_dead_letters(
+    deployment: Deployment, httpserver: HTTPServer
+) -> None:
+    flaky, dead = Recorder(fail_first=6), Recorder(always_fail=True)
+    httpserver.expect_request("/flaky", method="POST").respond_with_handler(flaky)
+    httpserver.expect_request("/dead", method="POST").respond_with_handler(dead)
+    alerting = f"""
+version: 1
+receivers:
+  - name: flaky
+    channels: [{{url: "{httpserver.url_for("/flaky")}", type: webhook}}]
+  - name: dead
+    channels: [{{url: "{httpserver.url_for("/dead")}", type: webhook}}]
+route:
+  receiver: flaky
+  group_by: [rule]
+  group_wait: 0s
+  group_interval: 0s
+  routes:
+    - match: {{rule: doomed}}
+      receiver: dead
+"""
+    batch = [alert(n, "steady", ["sales", "onboarding"]) for n in range(6)]
+    doomed = alert(99, "doomed", ["billing", "support"])
+    with notifier(deployment, alerting, CXMON_NOTIFY_MAX_AGE_S="3") as (proc, env):
+        produce(deployment, *batch[:3])
+        wait_for(lambda: flaky.calls >= 2, "the outage to begin", proc)
+        produce(deployment, *batch[3:], doomed)
+        wait_for(lambda: len(fingerprints(flaky)) >= len(batch), "recovery", proc, timeout_s=30)
+        dlq = read_topic(deployment, env["CXMON_TOPIC_ALERTS_DLQ"], expect=1)
+        retries = metric(proc, "cxmon_alert_delivery_retries_total")
+        dead_lettered = metric(proc, "cxmon_alerts_dead_lettered_total")
+    assert fingerprints(flaky) == [a.fingerprint for a in batch], proc.log()  # each once, in order
+    assert flaky.calls > 6 and retries >= 6
+    assert [r.key.decode() for r in dlq] == [doomed.fingerprint]
+    headers = dict(dlq[0].headers)
+    assert b"answered 500" in headers["cx_dead_letter_reason"] and headers["cx_receiver"] == b"dead"
+    assert json.loads(dlq[0].value)["fingerprint"] == doomed.fingerprint
+    assert dead_lettered == 1 and len(dead.accepted) == 0
+
+
+def read_topic(
+    deployment: Deployment, topic: str, *, expect: int, timeout_s: float = 20
+) -> list[Any]:
+    """Records of one of the notifier's topics (kafka-python, assigned partitions, no group)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=deployment.bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        consumer.assign(
+            [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        )
+        consumer.seek_to_beginning()
+        records: list[Any] = []
+        while len(records) < expect and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def test_a_silence_stops_delivery_and_its_expiry_resumes_it(
+    deployment: Deployment, httpserver: HTTPServer
+) -> None:
+    team = Recorder()
+    httpserver.expect_request("/team", method="POST").respond_with_handler(team)
+    alerting = f"""
+version: 1
+receivers:
+  - name: team
+    channels: [{{url: "{httpserver.url_for("/team")}", type: webhook}}]
+route:
+  receiver: team
+  group_wait: 0s
+  group_interval: 0s
+"""
+    with notifier(deployment, alerting) as (proc, env):
+        cli = [sys.executable, "-m", "monitor.cli.main", "silence"]
+        added = subprocess.run(
+            [
+                *cli,
+                "add",
+                "--match",
+                "rule=noisy",
+                "--match",
+                "owners=billing",
+                "--for",
+                "1h",
+                "--comment",
+                "known issue",
+            ],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        silence_id = added.stdout.strip()
+        wait_for(lambda: metric(proc, "cxmon_silences_active") == 1, "the silence to be seen", proc)
+        listed = subprocess.run(
+            [*cli, "list"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        hushed = alert(1, "noisy", ["support", "billing"])
+        produce(deployment, hushed)
+        wait_for(
+            lambda: metric(proc, "cxmon_alerts_silenced_total") == 1,
+            "the alert to be silenced",
+            proc,
+        )
+        subprocess.run(
+            [*cli, "expire", silence_id],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        wait_for(lambda: metric(proc, "cxmon_silences_active") == 0, "the expiry to be seen", proc)
+        heard = alert(2, "noisy", ["support", "billing"])
+        produce(deployment, heard)
+        wait_for(lambda: len(fingerprints(team)) >= 1, "delivery after the expiry", proc)
+    assert silence_id in listed.stdout and "rule=noisy owners=billing" in listed.stdout
+    assert fingerprints(team) == [heard.fingerprint], proc.log()
