@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9464, ge=0, le=65535)
     console_alerts: bool = True
-    # The notifier (`cxmon notify`, or inside the worker with `notifier_in_worker`).
+    # The notifier (`cxmon notify`).
     alerting_path: Path = Field(default=Path("alerting.yaml"), description="receivers and routes")
     topic_alerts_dlq: str = "cx.alerts.dlq"
     topic_silences: str = Field(default="cx.silences", description="compacted: silences by id")
@@ -94,7 +94,6 @@ class Settings(BaseSettings):
     )
     notifier_metrics_port: int = Field(default=9465, ge=0, le=65535)
     notifier_ready_file: Path | None = None
-    notifier_in_worker: bool = False
     notify_retry_initial_s: float = Field(default=1.0, gt=0, description="first retry delay")
     notify_retry_max_s: float = Field(default=60.0, gt=0, description="longest retry delay")
     notify_max_age_s: float = Field(

@@ -1,4 +1,5 @@
-"""How an alert reads in each channel: Slack mrkdwn, Markdown (Teams), HTML (email), plain text.
+"""How an alert reads in each channel: Markdown (Slack via Apprise's mrkdwn conversion, Teams),
+HTML (email), plain text.
 
 A notification carries one group's alerts. Each alert is one section (title, severity, customer
 key, message, owners as the department gap, the evidence timeline, runbook); sections are packed
@@ -14,10 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from apprise.plugins.slack import NotifySlack
+
 from monitor.alerts.model import Alert
 
-Flavour = Literal["slack", "markdown", "html", "text"]
-FLAVOURS: tuple[Flavour, ...] = ("slack", "markdown", "html", "text")
+Flavour = Literal["markdown", "html", "text"]
+FLAVOURS: tuple[Flavour, ...] = ("markdown", "html", "text")
 TIME_FORMAT = "%Y-%m-%d %H:%M UTC"
 SEVERITY_ICON = {"critical": "🔴", "high": "🟠", "medium": "🟡", "low": "🔵", "info": "⚪"}
 
@@ -137,8 +140,8 @@ def _clip(text: str, limit: int) -> str:
 
 
 def slack_blocks(message: Message) -> dict[str, Any]:
-    """The Block Kit attachment Apprise's Slack plugin sends for a message (colour and footer
-    aside): a header with the title and a mrkdwn section with the body."""
+    """The Block Kit attachment Apprise's Slack plugin sends for a Markdown message (colour and
+    footer aside): a header with the title and a mrkdwn section with the converted body."""
     return {
         "blocks": [
             {
@@ -149,9 +152,18 @@ def slack_blocks(message: Message) -> dict[str, Any]:
                     "emoji": True,
                 },
             },
-            {"type": "section", "text": {"type": "mrkdwn", "text": message.body}},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": to_mrkdwn(message.body)},
+            },
         ]
     }
+
+
+def to_mrkdwn(markdown: str) -> str:
+    """Markdown as Apprise converts it for Slack."""
+    converted: str = NotifySlack._commonmark_to_slack(markdown)  # type: ignore[no-untyped-call]
+    return converted
 
 
 def teams_card(message: Message) -> dict[str, Any]:
@@ -187,27 +199,20 @@ class _Fmt:
     def text(self, value: str) -> str:
         if self.flavour == "html":
             return html.escape(value)
-        if self.flavour == "slack":
-            return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         return value
 
     def bold(self, value: str) -> str:
         value = self.text(value)
-        return {"slack": f"*{value}*", "markdown": f"**{value}**", "html": f"<b>{value}</b>"}.get(
-            self.flavour, value
-        )
+        return {"markdown": f"**{value}**", "html": f"<b>{value}</b>"}.get(self.flavour, value)
 
     def code(self, value: str) -> str:
         value = self.text(value)
         return {
-            "slack": f"`{value}`",
             "markdown": f"`{value}`",
             "html": f"<code>{value}</code>",
         }.get(self.flavour, value)
 
     def link(self, url: str) -> str:
-        if self.flavour == "slack":
-            return f"<{url}|{self.text(url)}>"
         if self.flavour == "markdown":
             return f"[{url}]({url})"
         if self.flavour == "html":

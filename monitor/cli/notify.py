@@ -59,7 +59,9 @@ def load_config(path: Path, redactor: Redactor) -> AlertingConfig:
     if loaded.errors:
         print_issues(loaded.errors, err)
     elif loaded.issues:
-        err.print(f"[dim]{len(loaded.issues)} warning(s); see `cxmon validate {escape(str(path))}`[/dim]")
+        err.print(
+            f"[dim]{len(loaded.issues)} warning(s); see `cxmon validate {escape(str(path))}`[/dim]"
+        )
     if loaded.config is None:
         raise typer.Exit(1)
     return loaded.config
@@ -236,7 +238,7 @@ def render_command(
             )
         )
     elif channel == "slack":
-        for message in render(alerts, "slack", SLACK_LIMITS):
+        for message in render(alerts, "markdown", SLACK_LIMITS):
             typer.echo(json.dumps(slack_blocks(message), indent=2, ensure_ascii=False))
     elif channel == "teams":
         for message in render(alerts, "markdown", Limits(body=1000)):

@@ -17,7 +17,6 @@ from monitor.alerts.render import SLACK_LIMITS, Flavour, Limits, render
 from monitor.alerts.secrets import Redactor
 
 _BODY_FORMAT: dict[Flavour, str] = {
-    "slack": apprise.NotifyFormat.MARKDOWN,
     "markdown": apprise.NotifyFormat.MARKDOWN,
     "html": apprise.NotifyFormat.HTML,
     "text": apprise.NotifyFormat.TEXT,
@@ -25,10 +24,8 @@ _BODY_FORMAT: dict[Flavour, str] = {
 
 
 def flavour_for(plugin: Any) -> Flavour:
-    """The rendering that reads best in this service."""
-    protocols = {str(p) for p in (*_tuple(plugin.secure_protocol), *_tuple(plugin.protocol))}
-    if "slack" in protocols:
-        return "slack"
+    """The rendering that reads best in this service (Apprise turns Markdown into Slack mrkdwn)."""
+    protocols = _protocols(plugin)
     formats = {str(getattr(f, "value", f)) for f in _tuple(plugin.notify_format)}
     if "mailto" in protocols or "mailtos" in protocols or "html" in formats:
         return "html"
@@ -37,13 +34,17 @@ def flavour_for(plugin: Any) -> Flavour:
 
 def limits_for(plugin: Any) -> Limits:
     """The plugin's title/body limits (Block Kit's stricter ones for Slack)."""
-    if flavour_for(plugin) == "slack":
+    if "slack" in _protocols(plugin):
         return SLACK_LIMITS
     title = int(plugin.title_maxlen) if plugin.title_maxlen and plugin.title_maxlen > 0 else 250
     body = int(plugin.body_maxlen)
     if not plugin.title_maxlen:  # the service has no title: Apprise puts it in the body
         body -= title + 2
     return Limits(title=title, body=max(body, 200))
+
+
+def _protocols(plugin: Any) -> set[str]:
+    return {str(p) for p in (*_tuple(plugin.secure_protocol), *_tuple(plugin.protocol))}
 
 
 def _tuple(value: Any) -> tuple[Any, ...]:
@@ -68,6 +69,8 @@ class AppriseChannel:
         if plugin is None:
             raise ValueError(self.redactor.redact(f"not a URL Apprise understands: {self.url}"))
         self._plugin = plugin
+        if "slack" in _protocols(plugin) and "blocks=" not in self.url:
+            plugin.use_blocks = True  # type: ignore[attr-defined]  # Block Kit unless the URL says no
         self._apprise = apprise.Apprise()
         self._apprise.add(plugin)
 
