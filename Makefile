@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration bench install clean
+.PHONY: demo test lint unit integration bench install clean k8s-configmaps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(PY) -m monitor.cli.main demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check monitor streams tests
-	$(VENV)/bin/ruff format --check monitor streams tests
+	$(VENV)/bin/ruff check monitor streams tests deploy
+	$(VENV)/bin/ruff format --check monitor streams tests deploy
 	$(VENV)/bin/mypy monitor streams
 
 unit: $(STAMP)
@@ -33,6 +33,10 @@ test: lint
 
 bench: $(STAMP)
 	$(VENV)/bin/pytest -q tests/bench -p no:cacheprovider
+
+# Regenerate deploy/k8s's rules and alerting ConfigMaps after editing rules/ or alerting.yaml.
+k8s-configmaps: $(STAMP)
+	$(PY) deploy/k8s/configmaps.py
 
 clean:
 	rm -rf $(VENV) .cxmon .pytest_cache .mypy_cache .ruff_cache

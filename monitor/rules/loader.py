@@ -61,9 +61,16 @@ def collect_files(paths: Iterable[Path]) -> list[Path]:
             if p.is_file()
             and p.name.endswith(RULE_SUFFIXES)
             and not p.name.endswith(TEST_SUFFIXES)
-            and not p.name.startswith(".")
+            and not _hidden(p, path)
         )
     return found
+
+
+def _hidden(file: Path, root: Path) -> bool:
+    """A dot file, or a file in a dot directory under the root: editors' backups, and the
+    `..data/` copies a Kubernetes ConfigMap volume keeps beside its links."""
+    parts = file.relative_to(root).parts if file != root else (file.name,)
+    return any(part.startswith(".") for part in parts)
 
 
 def read_rule_files(files: Sequence[Path]) -> ReadResult:
