@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
-from prometheus_client import CollectorRegistry, disable_created_metrics, start_http_server
+from prometheus_client import CollectorRegistry, disable_created_metrics
 from pydantic import ValidationError
 
 from monitor.alerts.channels import ChannelError
@@ -34,9 +34,11 @@ from monitor.alerts.stages.dedupe import SeenAlerts
 from monitor.alerts.stages.deliver import RetryPolicy
 from monitor.alerts.stages.group import Dispatcher
 from monitor.events.envelope import utcnow
+from monitor.httpserver import Health, serve
 from monitor.metrics import NotifierMetrics
 from monitor.settings import Settings
 from streams.app import CxApp
+from streams.kafka_security import aiokafka_config, faust_credentials, kafka_python_config
 
 log = logging.getLogger("cxmon.notify")
 COMPACTED = {"cleanup.policy": "compact"}
@@ -50,7 +52,11 @@ def ensure_notifier_topics(settings: Settings) -> None:
         settings.topic_silences: (1, COMPACTED),
         settings.topic_notified: (settings.topic_partitions, COMPACTED),
     }
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, client_id="cxmon-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id="cxmon-admin",
+        **kafka_python_config(settings),
+    )
     try:
         existing = set(admin.list_topics())
         new = [
@@ -76,10 +82,17 @@ class CompactedView:
     """Reads a whole topic from the beginning on every partition (no consumer group), then
     keeps following it; `caught_up` is set once the end offsets seen at start are reached."""
 
-    def __init__(self, bootstrap: str, topic: str, apply: Callable[[bytes, bytes | None], None]):
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        apply: Callable[[bytes, bytes | None], None],
+        client_config: Mapping[str, Any] | None = None,
+    ):
         self.bootstrap = bootstrap
         self.topic = topic
         self.apply = apply
+        self.client_config = dict(client_config or {})  # security: streams.kafka_security
         self.caught_up = asyncio.Event()
 
     async def run(self) -> None:
@@ -89,6 +102,7 @@ class CompactedView:
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="earliest",
+            **self.client_config,
         )
         await consumer.start()
         try:
@@ -159,7 +173,9 @@ class KafkaOutbox:
     async def start(self) -> None:
         """Connect the producer; aiokafka needs the running loop."""
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.bootstrap_servers, acks="all"
+            bootstrap_servers=self.settings.bootstrap_servers,
+            acks="all",
+            **aiokafka_config(self.settings),
         )
         await self._producer.start()
 
@@ -217,8 +233,18 @@ class Notifier:
         self.dispatcher = Dispatcher(config.root, self.receivers, stages, self.seen)
         self.metrics = metrics
         self.views = [
-            CompactedView(settings.bootstrap_servers, settings.topic_silences, self._silence),
-            CompactedView(settings.bootstrap_servers, settings.topic_notified, self._seen),
+            CompactedView(
+                settings.bootstrap_servers,
+                settings.topic_silences,
+                self._silence,
+                aiokafka_config(settings),
+            ),
+            CompactedView(
+                settings.bootstrap_servers,
+                settings.topic_notified,
+                self._seen,
+                aiokafka_config(settings),
+            ),
         ]
         self.ready = asyncio.Event()
 
@@ -249,8 +275,16 @@ class Notifier:
         await asyncio.gather(*tasks)
 
 
-def install_notifier(app: CxApp, notifier: Notifier, settings: Settings) -> None:
-    """Register the notify agent and the view task on an app (its own, or the worker's)."""
+def install_notifier(
+    app: CxApp,
+    notifier: Notifier,
+    settings: Settings,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Register the notify agent and the view task on an app (its own, or the worker's).
+
+    `on_ready` is called once the group is joined and both compacted views are read.
+    """
     alerts = app.topic(settings.topic_alerts, key_type=str, value_serializer="raw")
 
     rebalanced = asyncio.Event()
@@ -261,6 +295,8 @@ def install_notifier(app: CxApp, notifier: Notifier, settings: Settings) -> None
         views = asyncio.create_task(notifier.start())
         await notifier.ready.wait()
         await rebalanced.wait()
+        if on_ready is not None:
+            on_ready()
         if settings.notifier_ready_file:
             settings.notifier_ready_file.write_text("ready\n", encoding="utf-8")
         await views
@@ -299,8 +335,10 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
     disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry()
     metrics = NotifierMetrics(registry)
+    # Served from before the first Kafka call: liveness holds while topics are being created.
+    health = Health("waiting for the consumer group and the silences")
+    http = serve(settings.metrics_host, settings.notifier_metrics_port, registry, health)
     ensure_notifier_topics(settings)
-    start_http_server(settings.notifier_metrics_port, addr=settings.metrics_host, registry=registry)
     timeouts = settings.group_timeouts()
     app = CxApp(
         f"{settings.app_id}-notifier",
@@ -319,6 +357,7 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,
         web_enabled=False,
+        broker_credentials=faust_credentials(settings),
     )
     app.ready_file = None  # written once the views are read too (install_notifier)
     app.on_ready_hooks = []
@@ -328,13 +367,16 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
         sys.stdout.flush()
 
     notifier = Notifier(settings, config, redactor, metrics, env, write)
-    install_notifier(app, notifier, settings)
+    # Ready once the group is joined and the views are read; not ready while rebalancing.
+    app.on_rebalance_start_hooks = [lambda: health.set_not_ready("rebalancing")]
+    app.on_ready_hooks.append(lambda: health.set_ready() if notifier.ready.is_set() else None)
+    install_notifier(app, notifier, settings, on_ready=health.set_ready)
     log.info(
-        "cxmon notifier: %d receivers from %s, metrics on http://%s:%d/metrics",
+        "cxmon notifier: %d receivers from %s, metrics on http://%s:%d/metrics (/healthz, /readyz)",
         len(notifier.receivers),
         config.file,
-        settings.metrics_host,
-        settings.notifier_metrics_port,
+        http.host,
+        http.port,
     )
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
@@ -345,7 +387,9 @@ def write_silence(settings: Settings, silence: Silence) -> None:
     from kafka import KafkaProducer
 
     ensure_notifier_topics(settings)
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers, acks="all", **kafka_python_config(settings)
+    )
     try:
         producer.send(settings.topic_silences, key=silence.id.encode(), value=silence.to_bytes())
         producer.flush()
@@ -366,6 +410,7 @@ def read_silences(settings: Settings, timeout_s: float = 10.0) -> SilenceBook:
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **kafka_python_config(settings),
     )
     try:
         deadline = time.monotonic() + timeout_s
