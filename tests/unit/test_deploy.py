@@ -358,3 +358,23 @@ def test_rules_mounted_from_the_configmap_load_once_and_reload_on_change(tmp_pat
     changed[first] = changed[first].replace("title:", "title: (edited)", 1)
     _configmap_volume(tmp_path, changed, "2026_05_01_09_05_00.2")
     assert digest([tmp_path]) != before  # the worker's hot reload sees the update
+
+
+# --- docs ------------------------------------------------------------------------------------
+
+
+def test_the_settings_reference_in_the_docs_is_current() -> None:
+    from monitor.settings import Settings
+    from monitor.settings_file import MEANINGS, REFERENCE_END, REFERENCE_START, settings_reference
+
+    text = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    block = text[text.index(REFERENCE_START) + len(REFERENCE_START) : text.index(REFERENCE_END)]
+    assert block.strip() == settings_reference().strip(), (
+        "docs/deploy.md is stale: run python -m monitor.settings_file docs/deploy.md"
+    )
+    unexplained = [
+        name
+        for name, info in Settings.model_fields.items()
+        if not (info.description or MEANINGS.get(name))
+    ]
+    assert unexplained == [], "give these settings a Field(description=...)"
