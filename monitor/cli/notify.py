@@ -171,7 +171,7 @@ def silence_add(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    from streams.notifier import write_silence
+    from streams.silences import write_silence
 
     write_silence(Settings(), silence)
     out.print(silence.id)
@@ -183,7 +183,7 @@ def silence_list(
     expired: Annotated[bool, typer.Option("--expired", help="include expired silences")] = False,
 ) -> None:
     """List silences in force (with --expired: all)."""
-    from streams.notifier import read_silences
+    from streams.silences import read_silences
 
     now = utcnow()
     book = read_silences(Settings())
@@ -201,7 +201,7 @@ def silence_expire(
     silence_id: Annotated[str, typer.Argument(help="the id `silence add` printed")],
 ) -> None:
     """End a silence now."""
-    from streams.notifier import read_silences, write_silence
+    from streams.silences import read_silences, write_silence
 
     settings = Settings()
     found = read_silences(settings).silences.get(silence_id)
