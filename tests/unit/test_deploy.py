@@ -378,3 +378,25 @@ def test_the_settings_reference_in_the_docs_is_current() -> None:
         if not (info.description or MEANINGS.get(name))
     ]
     assert unexplained == [], "give these settings a Field(description=...)"
+
+
+def test_the_baked_alerting_config_works_with_the_compose_environment(
+    compose: dict[str, Any],
+) -> None:
+    """The notifier service passes every channel variable, empty unless .env sets it; the
+    image's alerting.yaml must load like that (those channels stay off) and name no other."""
+    notifier = _env(compose["services"]["notifier"])
+    alerting = (ROOT / "alerting.yaml").read_text(encoding="utf-8")
+    referenced = set(re.findall(r"\$\{(\w+)\}", re.sub(r"#.*", "", alerting)))
+    assert referenced
+    assert referenced <= set(notifier), referenced - set(notifier)
+    env = {"PATH": "", **{name: "" for name in referenced}}
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor.cli.main", "validate", "alerting.yaml"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
