@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(PY) -m monitor.cli.main demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check monitor streams tests deploy
-	$(VENV)/bin/ruff format --check monitor streams tests deploy
+	$(VENV)/bin/ruff check monitor streams tests deploy dashboards
+	$(VENV)/bin/ruff format --check monitor streams tests deploy dashboards
 	$(VENV)/bin/mypy monitor streams
 
 unit: $(STAMP)
