@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -15,11 +16,13 @@ from rich.console import Console
 from monitor.alerts import Alert, alert_from
 from monitor.engine import Finding, KeyState, Ruleset
 from monitor.engine.clock import Watermark
+from monitor.engine.due import DueIndex, next_due
 from monitor.events import Event, Rejected, RejectReason
 from monitor.events.codec import check_time_range, decode
 from monitor.events.envelope import utcnow
 from monitor.metrics import Metrics
 from monitor.rules import load_rules
+from monitor.rules.compiled import CompiledRule
 from monitor.rules.watch import RuleWatch
 from monitor.settings import Settings
 from streams.app import Topology
@@ -44,8 +47,10 @@ class Detection:
         self.watermarks: dict[int, Watermark] = {}
         self.grace = timedelta(seconds=2)
         self.console = Console(highlight=False) if settings.console_alerts else None
-        self.open_by_partition: dict[int, Counter[str]] = defaultdict(Counter)
-        self.breached_by_partition: dict[int, Counter[str]] = defaultdict(Counter)
+        # Which stored states are due for a sweep; rebuilt from the table after a rebalance.
+        self.due = DueIndex()
+        self.owned: set[int] = set()
+        self.resweep = False  # after a reload, sweep every state once under the new rules
 
     async def ingest(self, record: Any) -> None:
         """Decode one raw record and forward it, keyed by each rule's correlation key."""
@@ -123,34 +128,44 @@ class Detection:
             slot = f"{rule_id}{STATE_SEPARATOR}{key}"
             state = self._load(slot, rule.state_tag)
             findings.extend(self.ruleset.step(rule, key, state, ref, now))
-            self._store(slot, partition, state, rule.state_tag)
+            self._store(slot, partition, state, rule)
         return findings
 
     def sweep(self, partition: int) -> list[Finding]:
-        """Fire due deadlines and expire state for every key of one partition."""
+        """Fire due deadlines and expire state for the keys of one partition that are due."""
         now = utcnow() - self.grace
+        self._index_owned()
         findings: list[Finding] = []
-        open_counts: Counter[str] = Counter()
-        breached_counts: Counter[str] = Counter()
-        for slot, stored in list(self.topo.state.items()):
-            if not stored or stored.get("p") != partition:
-                continue
+        for slot in self.due.pop_due(partition, now.timestamp()):
             rule_id, key = slot.split(STATE_SEPARATOR, 1)
             rule = self.ruleset.rules.get(rule_id)
-            if rule is None:
-                del self.topo.state[slot]
+            if rule is None:  # removed by a reload
+                self.topo.state.pop(slot, None)
+                self.due.remove(slot)
                 continue
+            stored = self.topo.state.get(slot)
             state = self._load(slot, rule.state_tag)
             findings.extend(self.ruleset.sweep(rule, key, state, now))
-            open_counts[rule_id] += sum(1 for e in state.expectations if e.breached_at is None)
-            breached_counts[rule_id] += sum(
-                1 for e in state.expectations if e.breached_at is not None
-            )
-            self._store(slot, partition, state, rule.state_tag, previous=stored)
-        self.open_by_partition[partition] = open_counts
-        self.breached_by_partition[partition] = breached_counts
+            self._store(slot, partition, state, rule, swept_at=now, previous=stored)
         self._update_open_gauge()
         return findings
+
+    def _index_owned(self) -> None:
+        """Index the stored states of owned partitions not indexed yet, in one pass."""
+        missing = {p for p in self.owned if not self.due.covers(p)}
+        if not missing:
+            return
+        for partition in missing:
+            self.due.cover(partition)
+        for slot, stored in list(self.topo.state.items()):
+            if stored and stored.get("p") in missing:
+                rule_id = slot.split(STATE_SEPARATOR, 1)[0]
+                due = stored.get("d", -math.inf) if not self.resweep else -math.inf
+                due = math.inf if due is None else due
+                self.due.set(
+                    slot, stored["p"], rule_id, due, stored.get("o", 0), stored.get("b", 0)
+                )
+        self.resweep = False
 
     def _load(self, slot: str, tag: str) -> KeyState:
         """The stored state, unless it belongs to an earlier rule with another kind or key."""
@@ -164,16 +179,34 @@ class Detection:
         slot: str,
         partition: int,
         state: KeyState,
-        tag: str,
+        rule: CompiledRule,
+        swept_at: datetime | None = None,
         previous: dict[str, Any] | None = None,
     ) -> None:
+        """Write the state with its next sweep time and expectation counts (or delete it)."""
         if state.is_empty():
             if slot in self.topo.state:
                 del self.topo.state[slot]
+            self.due.remove(slot)
             return
-        encoded = {"p": partition, "r": tag, "s": state.to_json()}
-        if encoded != previous:
+        due_at = next_due(rule, state, self.lateness, swept_at)
+        waiting = sum(1 for e in state.expectations if e.breached_at is None)
+        breached = len(state.expectations) - waiting
+        encoded = {
+            "p": partition,
+            "r": rule.state_tag,
+            "s": state.to_json(),
+            "d": due_at.timestamp() if due_at is not None else None,  # None: never
+            "o": waiting,
+            "b": breached,
+        }
+        # A stored due time is only a hint for re-indexing after a rebalance, and an early one is
+        # safe, so a sweep that changed nothing else does not write the changelog again.
+        if previous is None or {**previous, "d": encoded["d"]} != encoded:
             self.topo.state[slot] = encoded
+        if self.due.covers(partition):
+            when = due_at.timestamp() if due_at is not None else math.inf
+            self.due.set(slot, partition, rule.id, when, waiting, breached)
 
     def reload(self, why: str) -> bool:
         """Load the rule files again; swap them in only if they are free of errors.
@@ -194,6 +227,8 @@ class Detection:
         )
         kept = [r for r in result.rules if r.id in old and old[r.id].state_tag == r.state_tag]
         self.ruleset = new
+        self.due.clear()
+        self.resweep = True
         self.metrics.init_rules(result.rules)
         self.metrics.rules_loaded_outcome(success=True)
         log.warning(
@@ -207,25 +242,21 @@ class Detection:
         return True
 
     def _update_open_gauge(self) -> None:
-        totals: Counter[str] = Counter()
-        breached: Counter[str] = Counter()
-        for counts in self.open_by_partition.values():
-            totals.update(counts)
-        for counts in self.breached_by_partition.values():
-            breached.update(counts)
         for rule in self.ruleset.rules.values():
             if rule.kind == "stalled":
-                self.metrics.open_expectations.labels(rule=rule.id).set(totals.get(rule.id, 0))
-                self.metrics.open_breaches.labels(rule=rule.id).set(breached.get(rule.id, 0))
+                waiting, breached = self.due.open[rule.id], self.due.breached[rule.id]
+                self.metrics.open_expectations.labels(rule=rule.id).set(waiting)
+                self.metrics.open_breaches.labels(rule=rule.id).set(breached)
 
     def forget_partitions(self, kept: Iterable[int]) -> None:
-        """After a rebalance, drop gauge contributions of partitions this worker lost."""
-        keep = set(kept)
-        for partition in list(self.open_by_partition):
-            if partition not in keep:
-                del self.open_by_partition[partition]
-                self.breached_by_partition.pop(partition, None)
+        """Keep the partitions this worker owns now; forget the index of the others."""
+        self.owned = set(kept)
+        self.due.keep_only(self.owned)
         self._update_open_gauge()
+
+    def on_rebalanced(self) -> None:
+        """The table is the truth again after a rebalance: index it afresh at the next tick."""
+        self.due.clear()
 
     def _drain_engine_counters(self) -> None:
         for rule_id, count in self.ruleset.eval_errors.items():
@@ -274,6 +305,7 @@ def install_agents(topo: Topology, detection: Detection, settings: Settings) -> 
     """Register the agents and the sweep timer on the app."""
     app = topo.app
     keyed_name = settings.topic_keyed
+    app.on_ready_hooks.append(detection.on_rebalanced)
 
     @app.agent(topo.events, name="cxmon-ingest")
     async def ingest(stream: Any) -> None:

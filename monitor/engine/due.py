@@ -1,0 +1,127 @@
+"""When a rule+key state next needs a sweep, so a worker sweeps only what is due.
+
+Every kind's sweep acts on a remembered time `t` (an event's time, a deadline, a breach) once the
+clock passes `t` plus one of a few offsets: nothing, the lateness, the rule's horizon, or both.
+The earliest of those moments is when sweeping this state can change anything; before it, a sweep
+is a no-op. Erring early is safe (a sweep is idempotent), erring late is not, which is why every
+offset of every time is a candidate. A sweep at `s` has done everything due by `s`, so after one
+only the moments from `s` on count; after an event, every moment counts, since an old event (a
+backfill, say) can bring a deadline that has already passed.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from monitor.engine.during import DEFAULT_MAX_OPEN
+from monitor.engine.state import KeyState
+from monitor.rules.compiled import CompiledRule
+
+
+def next_due(
+    rule: CompiledRule, state: KeyState, lateness: timedelta, swept_at: datetime | None = None
+) -> datetime | None:
+    """The first moment at which a sweep may change `state` (None: never). `swept_at`: when
+    the state was last swept, if that is the last thing that happened to it."""
+    horizon = rule.within.horizon if rule.within is not None else DEFAULT_MAX_OPEN
+    offsets = (timedelta(0), lateness, horizon, horizon + lateness)
+    best: datetime | None = None
+    for moment in _times(state):
+        for offset in offsets:
+            candidate = moment + offset
+            if (swept_at is None or candidate >= swept_at) and (best is None or candidate < best):
+                best = candidate
+    return best
+
+
+def _times(state: KeyState) -> Iterator[datetime]:
+    for held in state.held:
+        yield held.event.time
+    for expectation in state.expectations:
+        yield expectation.due
+        yield expectation.opened_by.time
+        if expectation.breached_at is not None:
+            yield expectation.breached_at
+    for firing in state.firing:
+        yield firing.event_time
+    yield from state.seen.values()
+    if state.last_fired is not None:
+        yield state.last_fired
+
+
+@dataclass
+class _Entry:
+    partition: int
+    rule_id: str
+    due: float  # epoch seconds; -inf: sweep at the next tick
+    open: int
+    breached: int
+
+
+@dataclass
+class DueIndex:
+    """Which stored states are due for a sweep, per partition, and how many expectations are open.
+
+    A worker keeps one over the states of the partitions it owns, so a clock tick costs the
+    states that are due, not every state it holds. Stale heap entries are skipped when popped.
+    """
+
+    _entries: dict[str, _Entry] = field(default_factory=dict)
+    _heaps: dict[int, list[tuple[float, str]]] = field(default_factory=dict)
+    open: Counter[str] = field(default_factory=Counter)
+    breached: Counter[str] = field(default_factory=Counter)
+
+    def covers(self, partition: int) -> bool:
+        """Whether this partition's states have been indexed."""
+        return partition in self._heaps
+
+    def cover(self, partition: int) -> None:
+        """Mark a partition as indexed (its states follow through `set`)."""
+        self._heaps.setdefault(partition, [])
+
+    def set(
+        self, slot: str, partition: int, rule_id: str, due: float, open: int, breached: int
+    ) -> None:
+        """Record (or replace) a stored state's due time and expectation counts."""
+        self.remove(slot)
+        self._entries[slot] = _Entry(partition, rule_id, due, open, breached)
+        self.open[rule_id] += open
+        self.breached[rule_id] += breached
+        heapq.heappush(self._heaps.setdefault(partition, []), (due, slot))
+
+    def remove(self, slot: str) -> None:
+        """Forget a state that was deleted."""
+        entry = self._entries.pop(slot, None)
+        if entry is not None:
+            self.open[entry.rule_id] -= entry.open
+            self.breached[entry.rule_id] -= entry.breached
+
+    def pop_due(self, partition: int, now: float) -> list[str]:
+        """The slots of `partition` due at `now`, each once; they are set again when stored."""
+        heap = self._heaps.get(partition, [])
+        due: list[str] = []
+        while heap and heap[0][0] <= now:
+            when, slot = heapq.heappop(heap)
+            entry = self._entries.get(slot)
+            if entry is not None and entry.due == when and entry.partition == partition:
+                due.append(slot)
+        return due
+
+    def keep_only(self, partitions: Iterable[int]) -> None:
+        """Drop everything about partitions this worker no longer owns."""
+        keep = set(partitions)
+        for partition in [p for p in self._heaps if p not in keep]:
+            del self._heaps[partition]
+        for slot in [s for s, e in self._entries.items() if e.partition not in keep]:
+            self.remove(slot)
+
+    def clear(self) -> None:
+        """Forget everything (after a rebalance the table is the truth again)."""
+        self._entries.clear()
+        self._heaps.clear()
+        self.open.clear()
+        self.breached.clear()

@@ -1,0 +1,100 @@
+"""Property: before a state's `next_due`, sweeping it changes nothing, so a worker may skip it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.engine import Ruleset
+from monitor.engine.detector import Detector
+from monitor.engine.due import next_due
+from monitor.engine.reorder import order_key
+from monitor.engine.state import KeyState
+from monitor.events import Event
+from tests.unit.engine.test_order_independence import LATENESS, RULES, T0, histories
+
+FAR = timedelta(days=400)
+fractions = st.lists(st.floats(min_value=0, max_value=1), min_size=3, max_size=3)
+
+
+def sweep_is_noop(ruleset: Ruleset, rule_id: str, key: str, state: KeyState, at: datetime) -> bool:
+    copy = KeyState.from_json(state.to_json())
+    findings = ruleset.sweep(ruleset.rules[rule_id], key, copy, at)
+    return not findings and copy.to_json() == state.to_json()
+
+
+def assert_quiet_until(
+    ruleset: Ruleset,
+    rule_id: str,
+    key: str,
+    state: KeyState,
+    start: datetime,
+    due: datetime | None,
+    fractions: list[float],
+) -> None:
+    end = due if due is not None else start + FAR
+    for fraction in fractions:
+        at = start + (end - start) * fraction
+        if start <= at < end:
+            assert sweep_is_noop(ruleset, rule_id, key, state, at), (rule_id, start, at, due)
+
+
+@settings(max_examples=150, deadline=None)
+@given(histories(), fractions, fractions, st.sampled_from([60, 3600, 86400, 4 * 86400]))
+def test_nothing_happens_before_the_next_due_time(
+    events: list[Event], after_step: list[float], after_sweep: list[float], gap_s: int
+) -> None:
+    ruleset = Ruleset(RULES, lateness=LATENESS)
+    detector = Detector(ruleset)
+    for event in sorted(events, key=order_key):
+        now = event.time
+        detector.advance(now)
+        detector.process(event, now)
+        for (rule_id, key), state in detector.states.items():
+            rule = ruleset.rules[rule_id]
+            due = next_due(rule, state, LATENESS)
+            assert_quiet_until(ruleset, rule_id, key, state, now, due, after_step)
+            swept_at = now + timedelta(seconds=gap_s) * after_step[0]
+            swept = KeyState.from_json(state.to_json())
+            ruleset.sweep(rule, key, swept, swept_at)
+            due = next_due(rule, swept, LATENESS, swept_at)
+            assert_quiet_until(ruleset, rule_id, key, swept, swept_at, due, after_sweep)
+
+
+def test_a_pending_handoff_is_due_at_its_deadline() -> None:
+    """Guard: the bound is tight for the common case, not merely 'some time later'."""
+    ruleset = Ruleset(RULES, lateness=LATENESS)
+    detector = Detector(ruleset)
+    closed = Event(
+        id="d1", source="sales", type="deal.closed", time=T0, subject="c1", data={"deal_id": "D-1"}
+    )
+    detector.process(closed, T0)
+    stalled = [(r, k) for (r, k) in detector.states if ruleset.rules[r].kind == "stalled"]
+    assert stalled
+    rule_id, key = stalled[0]
+    state = detector.states[(rule_id, key)]
+    rule = ruleset.rules[rule_id]
+    # swept once just after the event: what is left to wait for is the deadline
+    ruleset.sweep(rule, key, state, T0 + LATENESS + timedelta(seconds=1))
+    due = next_due(rule, state, LATENESS, T0 + LATENESS + timedelta(seconds=1))
+    assert due == min(e.due for e in state.expectations)
+    assert not sweep_is_noop(ruleset, rule_id, key, state, due)
+
+
+def test_an_old_event_brings_a_deadline_that_is_already_due() -> None:
+    """A backfilled handoff whose deadline passed long ago must be swept at once."""
+    ruleset = Ruleset(RULES, lateness=LATENESS)
+    detector = Detector(ruleset)
+    closed = Event(
+        id="d1", source="sales", type="deal.closed", time=T0, subject="c1", data={"deal_id": "D-1"}
+    )
+    late_now = T0 + timedelta(days=30)
+    detector.process(closed, late_now)
+    (rule_id, key), state = next(
+        (slot, s) for slot, s in detector.states.items() if ruleset.rules[slot[0]].kind == "stalled"
+    )
+    due = next_due(ruleset.rules[rule_id], state, LATENESS)
+    assert due is not None and due <= late_now
+    assert ruleset.sweep(ruleset.rules[rule_id], key, state, late_now)
