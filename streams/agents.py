@@ -46,7 +46,7 @@ class Detection:
         # One watermark per input partition: producers keep order within a partition only.
         self.watermarks: dict[int, Watermark] = {}
         self.grace = timedelta(seconds=2)
-        self.console = Console(highlight=False) if settings.console_alerts else None
+        self.console = Console(highlight=False, soft_wrap=True) if settings.console_alerts else None
         # Which stored states are due for a sweep; rebuilt from the table after a rebalance.
         self.due = DueIndex()
         self.owned: set[int] = set()
