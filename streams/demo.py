@@ -14,8 +14,15 @@ from streams.broker import EmbeddedBroker
 WORK = Path(".cxmon/demo")
 
 
-def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, env=env, start_new_session=True)  # noqa: S603
+def _spawn(
+    args: list[str], env: dict[str, str], output: Path | None = None
+) -> subprocess.Popen[bytes]:
+    if output is None:
+        return subprocess.Popen(args, env=env, start_new_session=True)  # noqa: S603
+    with output.open("wb") as log:
+        return subprocess.Popen(  # noqa: S603
+            args, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+        )
 
 
 def _stop(process: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> None:
@@ -38,6 +45,8 @@ def run_demo(rules: Path, metrics_port: int, rate: float) -> int:
     ready.unlink(missing_ok=True)
     worker: subprocess.Popen[bytes] | None = None
     simulator: subprocess.Popen[bytes] | None = None
+    notifier: subprocess.Popen[bytes] | None = None
+    notifications = WORK / "notifications.log"
     print("demo: starting the embedded Kafka-compatible broker ...", flush=True)
     with EmbeddedBroker(log_path=WORK / "broker.log") as broker:
         env = {
@@ -49,6 +58,7 @@ def run_demo(rules: Path, metrics_port: int, rate: float) -> int:
             "CXMON_READY_FILE": str(ready),
             "CXMON_DATA_DIR": str(WORK / "data"),
             "CXMON_LOG_LEVEL": "warning",
+            "CXMON_NOTIFIER_METRICS_PORT": str(metrics_port + 1),
         }
         cxmon = [sys.executable, "-m", "monitor.cli.main"]
         try:
@@ -72,6 +82,14 @@ def run_demo(rules: Path, metrics_port: int, rate: float) -> int:
                 "demo: simulating four days of history, then live traffic. Ctrl-C stops.\n",
                 flush=True,
             )
+            # The notifier routes the same alerts as teams would get them (alerting.yaml; with no
+            # channel secrets exported, everything goes to its console receiver).
+            notifier = _spawn([*cxmon, "notify"], env, output=notifications)
+            print(
+                f"demo: notifier running; what teams would receive is in {notifications}, "
+                f"its metrics on http://127.0.0.1:{metrics_port + 1}/metrics",
+                flush=True,
+            )
             simulator = _spawn([*cxmon, "simulate", "--rate", str(rate)], env)
             while worker.poll() is None:
                 time.sleep(0.2)
@@ -81,4 +99,5 @@ def run_demo(rules: Path, metrics_port: int, rate: float) -> int:
             return 0
         finally:
             _stop(simulator)
+            _stop(notifier)
             _stop(worker)
