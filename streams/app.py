@@ -58,17 +58,15 @@ class Topology:
     state: Any
 
 
-def build_topology(settings: Settings) -> Topology:
-    """Create the Faust app, its topics and the changelogged state table."""
+def new_app(settings: Settings, app_id: str, **options: Any) -> CxApp:
+    """A Faust app on the configured Kafka, with the profile's group timings and security."""
     timeouts = settings.group_timeouts()
     if settings.profile == "fast-start":
         tansu.install()  # the embedded broker's end offsets need correcting for table recovery
     brokers = ";".join(f"kafka://{host}" for host in settings.bootstrap_servers.split(","))
-    app = CxApp(
-        settings.app_id,
+    return CxApp(
+        app_id,
         broker=brokers,
-        store=settings.store,
-        datadir=str(settings.data_dir),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         broker_rebalance_timeout=timeouts["rebalance_timeout"],
@@ -82,7 +80,13 @@ def build_topology(settings: Settings) -> Topology:
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         broker_credentials=faust_credentials(settings),
+        **options,
     )
+
+
+def build_topology(settings: Settings) -> Topology:
+    """Create the Faust app, its topics and the changelogged state table."""
+    app = new_app(settings, settings.app_id, store=settings.store, datadir=str(settings.data_dir))
     app.ready_file = str(settings.ready_file) if settings.ready_file else None
     app.on_ready_hooks = []
     app.on_rebalance_start_hooks = []

@@ -37,8 +37,8 @@ from monitor.events.envelope import utcnow
 from monitor.httpserver import Health, serve
 from monitor.metrics import NotifierMetrics
 from monitor.settings import Settings
-from streams.app import CxApp
-from streams.kafka_security import aiokafka_config, faust_credentials, kafka_python_config
+from streams.app import CxApp, new_app
+from streams.kafka_security import aiokafka_config, kafka_python_config
 
 log = logging.getLogger("cxmon.notify")
 COMPACTED = {"cleanup.policy": "compact"}
@@ -339,25 +339,8 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
     health = Health("waiting for the consumer group and the silences")
     http = serve(settings.metrics_host, settings.notifier_metrics_port, registry, health)
     ensure_notifier_topics(settings)
-    timeouts = settings.group_timeouts()
-    app = CxApp(
-        f"{settings.app_id}-notifier",
-        broker=";".join(f"kafka://{host}" for host in settings.bootstrap_servers.split(",")),
-        store="memory://",
-        topic_partitions=settings.topic_partitions,
-        topic_replication_factor=settings.topic_replication,
-        broker_rebalance_timeout=timeouts["rebalance_timeout"],
-        broker_session_timeout=timeouts["session_timeout"],
-        broker_heartbeat_interval=timeouts["heartbeat_interval"],
-        **(
-            {"broker_commit_interval": timeouts["commit_interval"]}
-            if "commit_interval" in timeouts
-            else {}
-        ),
-        consumer_auto_offset_reset="earliest",
-        stream_wait_empty=False,
-        web_enabled=False,
-        broker_credentials=faust_credentials(settings),
+    app = new_app(
+        settings, f"{settings.app_id}-notifier", store="memory://", stream_wait_empty=False
     )
     app.ready_file = None  # written once the views are read too (install_notifier)
     app.on_ready_hooks = []

@@ -12,15 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from monitor.alerts.config import AlertingFileSpec, ChannelSpec, RouteSpec
 from monitor.alerts.secrets import Redactor, SecretError, expand, read_secret_file, variables_in
 from monitor.alerts.stages.route import Route, compile_route
 from monitor.errors import IssueCode, RuleIssue, SourceLocation
 from monitor.rules.loader import pydantic_issues
-from monitor.rules.locate import Locator, to_plain
+from monitor.rules.locate import Locator, parse_yaml, to_plain
 
 Path_ = tuple[str | int, ...]
 
@@ -68,21 +66,9 @@ def load_alerting(
     """Parse, schema-check and compile one alerting file; check its channels and secrets."""
     name = str(path)
     text = path.read_text(encoding="utf-8")
-    try:
-        root = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = (
-            SourceLocation(name, mark.line + 1, mark.column + 1) if mark else SourceLocation(name)
-        )
-        return AlertingLoad(
-            None, [RuleIssue(IssueCode.YAML_SYNTAX, exc.problem or "invalid YAML", where)]
-        )
-    except YAMLError as exc:
-        return AlertingLoad(
-            None, [RuleIssue(IssueCode.YAML_SYNTAX, str(exc), SourceLocation(name, 1, 1))]
-        )
-    locator = Locator(name, root, text.splitlines())
+    root, locator, syntax = parse_yaml(name, text)
+    if locator is None:
+        return AlertingLoad(None, [syntax] if syntax else [])
     if not isinstance(root, dict) or root.get("version") != 1:
         where = (
             locator.value(("version",))

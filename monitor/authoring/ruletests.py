@@ -43,8 +43,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from monitor.engine.clock import FakeClock
 from monitor.engine.detector import Detector
@@ -55,7 +53,7 @@ from monitor.events import Event
 from monitor.rules import load_rules
 from monitor.rules.durations import format_duration, parse_duration
 from monitor.rules.loader import TEST_SUFFIXES
-from monitor.rules.locate import Locator, to_plain
+from monitor.rules.locate import Locator, parse_yaml, to_plain
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 _ZERO = re.compile(r"^(0+[smhdw]?)+$")
@@ -308,21 +306,10 @@ def compare(case: CaseSpec, actual: list[AlertLine], location: SourceLocation) -
 def _read(path: Path, result: FileResult) -> tuple[RuleTestFileSpec, Locator] | None:
     name = str(path)
     text = path.read_text(encoding="utf-8")
-    try:
-        root = YAML(typ="rt").load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = (
-            SourceLocation(name, mark.line + 1, mark.column + 1) if mark else SourceLocation(name)
-        )
-        result.issues.append(
-            RuleIssue(IssueCode.YAML_SYNTAX, exc.problem or exc.context or "invalid YAML", where)
-        )
+    root, locator, syntax = parse_yaml(name, text)
+    if locator is None:
+        result.issues.extend([syntax] if syntax else [])
         return None
-    except YAMLError as exc:
-        result.issues.append(RuleIssue(IssueCode.YAML_SYNTAX, str(exc), SourceLocation(name, 1, 1)))
-        return None
-    locator = Locator(name, root, text.splitlines())
     if not isinstance(root, dict):
         result.issues.append(
             RuleIssue(

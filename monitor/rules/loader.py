@@ -9,11 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from monitor.errors import IssueCode, RuleIssue, SourceLocation
-from monitor.rules.locate import Locator, to_plain
+from monitor.rules.locate import Locator, parse_yaml, to_plain
 from monitor.rules.schema import DefaultsSpec, MatcherSpec, RuleFileSpec, RuleSpec
 
 RULE_SUFFIXES = (".yaml", ".yml")
@@ -88,27 +86,9 @@ def read_rule_file(path: Path) -> tuple[ParsedFile | None, list[RuleIssue]]:
     """One file -> its header and valid rules, and the issues of the rest. Raises only OSError."""
     text = path.read_text(encoding="utf-8")
     name = str(path)
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    try:
-        root = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = (
-            SourceLocation(name, mark.line + 1, mark.column + 1) if mark else SourceLocation(name)
-        )
-        problem = exc.problem or exc.context or "invalid YAML"
-        return None, [
-            RuleIssue(
-                IssueCode.YAML_SYNTAX,
-                problem,
-                where,
-                hint="check indentation and quote values that contain ': ' or start with '{'",
-            )
-        ]
-    except YAMLError as exc:
-        return None, [RuleIssue(IssueCode.YAML_SYNTAX, str(exc), SourceLocation(name, 1, 1))]
-    locator = Locator(name, root, text.splitlines())
+    root, locator, syntax = parse_yaml(name, text)
+    if locator is None:
+        return None, [syntax] if syntax else []
     if not isinstance(root, dict):
         return None, [
             RuleIssue(

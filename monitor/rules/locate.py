@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import (
     DoubleQuotedScalarString,
     FoldedScalarString,
@@ -14,7 +16,7 @@ from ruamel.yaml.scalarstring import (
     SingleQuotedScalarString,
 )
 
-from monitor.errors import SourceLocation
+from monitor.errors import IssueCode, RuleIssue, SourceLocation
 
 Path = tuple[str | int, ...]
 
@@ -96,3 +98,24 @@ def to_plain(node: Any) -> Any:
     if isinstance(node, str):
         return str(node)
     return node
+
+
+YAML_HINT = "check indentation and quote values that contain ': ' or start with '{'"
+
+
+def parse_yaml(name: str, text: str) -> tuple[Any, Locator | None, RuleIssue | None]:
+    """Parse YAML keeping positions: (root, its locator, None) or (None, None, the syntax issue)."""
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    try:
+        root = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = (
+            SourceLocation(name, mark.line + 1, mark.column + 1) if mark else SourceLocation(name)
+        )
+        problem = exc.problem or exc.context or "invalid YAML"
+        return None, None, RuleIssue(IssueCode.YAML_SYNTAX, problem, where, hint=YAML_HINT)
+    except YAMLError as exc:
+        return None, None, RuleIssue(IssueCode.YAML_SYNTAX, str(exc), SourceLocation(name, 1, 1))
+    return root, Locator(name, root, text.splitlines()), None
