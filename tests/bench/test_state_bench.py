@@ -7,6 +7,7 @@ Sizes: CXMON_BENCH_MEMORY_STATES (default 20,000 built with the engine), CXMON_B
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import tempfile
@@ -18,8 +19,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+from aiokafka import AIOKafkaProducer
 from faust.serializers import codecs
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from prometheus_client import CollectorRegistry
 
@@ -124,27 +127,30 @@ def templates() -> dict[bool, str]:
     return out
 
 
-def fill_changelog(bootstrap: str, topic: str, count: int) -> float:
-    """Write `count` pending states (the first OVERDUE of them overdue); seconds it took."""
+async def fill_changelog(bootstrap: str, topic: str, count: int) -> float:
+    """Write `count` pending states (the first OVERDUE of them overdue); seconds it took.
+
+    aiokafka, not kafka-python: without the optional crc32c package kafka-python checksums
+    record batches in pure Python, which takes minutes for a million records."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
     admin.close()
     values = templates()
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap,
-        linger_ms=50,
-        batch_size=512 * 1024,
-        acks=1,
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=50, max_batch_size=512 * 1024, acks=1
     )
+    await producer.start()
     started = time.perf_counter()
-    for i in range(count):
-        partition, customer = i % PARTITIONS, f"cust-{i:07d}"
-        value = values[i < OVERDUE].replace("\x00P", str(partition))
-        value = value.replace("\x00I", f"sim-5-{i}").replace("\x00C", customer)
-        key = codecs.dumps("json", f"{RULE}{STATE_SEPARATOR}{customer}")
-        producer.send(topic, key=key, value=value.encode(), partition=partition)
-    producer.flush()
-    producer.close()
+    try:
+        for i in range(count):
+            partition, customer = i % PARTITIONS, f"cust-{i:07d}"
+            value = values[i < OVERDUE].replace("\x00P", str(partition))
+            value = value.replace("\x00I", f"sim-5-{i}").replace("\x00C", customer)
+            key = codecs.dumps("json", f"{RULE}{STATE_SEPARATOR}{customer}")
+            await producer.send(topic, key=key, value=value.encode(), partition=partition)
+        await producer.flush()
+    finally:
+        await producer.stop()
     return time.perf_counter() - started
 
 
@@ -174,6 +180,7 @@ def recover(deployment: Deployment, count: int) -> tuple[float, float]:
         )
 
 
+@pytest.mark.timeout(3600)
 def test_bytes_per_expectation_and_recovery_time() -> None:
     wire, table, total = measure_bytes(MEMORY_STATES)
     rows = []
@@ -181,7 +188,7 @@ def test_bytes_per_expectation_and_recovery_time() -> None:
         with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
             deployment = Deployment(broker.bootstrap, Path(tmp))
             topic = f"cxmon-test-{deployment.suffix}-cx-state-changelog"
-            fill = fill_changelog(broker.bootstrap, topic, count)
+            fill = asyncio.run(fill_changelog(broker.bootstrap, topic, count))
             results = [recover(deployment, count) for _ in range(RUNS)]
         ready = [r for r, _ in results]
         swept = [s for _, s in results]

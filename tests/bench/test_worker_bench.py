@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -22,7 +23,7 @@ from tests.bench.report import write_section
 from tests.integration.harness import Deployment
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
-EVENTS = 50_000
+EVENTS = int(os.environ.get("CXMON_BENCH_EVENTS", "50000"))  # override for quick runs
 PARTITIONS = 8
 RUNS = 3
 
