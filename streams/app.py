@@ -103,3 +103,15 @@ def build_topology(settings: Settings) -> Topology:
             partitions=settings.topic_partitions,
         ),
     )
+
+
+def new_worker(app: faust.App, settings: Settings) -> faust.Worker:
+    """A Faust worker without the terminal spinner.
+
+    At log levels of warning and above Faust keeps a spinner that sets the root logger to DEBUG
+    and filters in its handler, so every debug call on the hot path (one per message sent)
+    builds a log record that is then thrown away.
+    """
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker.spinner = None
+    return worker

@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -37,7 +36,7 @@ from monitor.events.envelope import utcnow
 from monitor.httpserver import Health, serve
 from monitor.metrics import NotifierMetrics
 from monitor.settings import Settings
-from streams.app import CxApp, new_app
+from streams.app import CxApp, new_app, new_worker
 from streams.kafka_security import aiokafka_config, kafka_python_config
 
 log = logging.getLogger("cxmon.notify")
@@ -361,5 +360,5 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
         http.host,
         http.port,
     )
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker = new_worker(app, settings)
     worker.execute_from_commandline()

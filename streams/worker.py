@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-import faust
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
@@ -16,7 +15,7 @@ from monitor.metrics import Metrics
 from monitor.rules import load_rules
 from monitor.settings import Settings
 from streams.agents import Detection, install_agents
-from streams.app import build_topology
+from streams.app import build_topology, new_worker
 from streams.kafka_security import describe
 from streams.topics import ensure_topics
 
@@ -63,5 +62,5 @@ def run_worker(settings: Settings) -> None:
         http.host,
         http.port,
     )
-    worker = faust.Worker(topo.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker = new_worker(topo.app, settings)
     worker.execute_from_commandline()
