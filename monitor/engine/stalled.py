@@ -96,7 +96,7 @@ def sweep(ctx: StepContext, state: KeyState) -> list[Finding]:
                 continue  # covered by a recent alert for this key (realert); nothing to resolve
             findings.append(_as_breach(finding, expectation))
             if expectation.due + rule.within.horizon >= ctx.now:  # a late follow-up may come
-                pending.append(expectation.model_copy(update={"breached_at": ctx.now}))
+                pending.append(replace(expectation, breached_at=ctx.now))
         elif (
             expectation.breached_at is not None and expectation.due + rule.within.horizon < ctx.now
         ):

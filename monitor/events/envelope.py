@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -45,14 +46,7 @@ class Event(BaseModel):
 
     def ref(self) -> EventRef:
         """A compact reference kept in state and alert evidence."""
-        return EventRef(
-            id=self.id,
-            source=self.source,
-            type=self.type,
-            time=self.time,
-            subject=self.subject,
-            data=self.data,
-        )
+        return EventRef(self.id, self.source, self.type, self.time, self.subject, self.data)
 
     def to_cel(self) -> dict[str, Any]:
         """The event as CEL and templates see it (built once per event)."""
@@ -67,17 +61,20 @@ class Event(BaseModel):
         }
 
 
-class EventRef(BaseModel):
-    """An event as remembered in state and shown as evidence."""
+@dataclass(frozen=True, slots=True)
+class EventRef:
+    """An event as remembered in state and shown as evidence.
 
-    model_config = ConfigDict(frozen=True)
+    A plain slotted class, not a pydantic model: state keeps one per remembered event, and each
+    is built from an `Event` that was validated already (`KeyState.from_json` reads stored ones).
+    """
 
     id: str
     source: str
     type: str
     time: datetime
     subject: str
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def department(self) -> str:
@@ -89,7 +86,7 @@ class EventRef(BaseModel):
         return {
             "id": self.id,
             "source": self.source,
-            "department": self.department,
+            "department": department_of(self.source),
             "type": self.type,
             "time": self.time,
             "subject": self.subject,

@@ -1,0 +1,99 @@
+"""Stored state keeps the JSON layout it always had, so a worker reads what an older one wrote."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from monitor.engine.state import Expectation, Firing, Held, KeyState
+from monitor.events import EventRef
+
+T0 = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
+REF = EventRef("e1", "billing", "invoice.charged", T0, "c1", {"amount": 25})
+BARE = EventRef("e2", "support", "fee.waiver_promised", T0 + timedelta(microseconds=5), "c1")
+
+STORED = {
+    "held": [
+        {
+            "slot": "first",
+            "event": {
+                "id": "e1",
+                "source": "billing",
+                "type": "invoice.charged",
+                "time": "2026-05-01T09:30:00Z",
+                "subject": "c1",
+                "data": {"amount": 25},
+            },
+        },
+        {
+            "slot": "match",
+            "event": {
+                "id": "e2",
+                "source": "support",
+                "type": "fee.waiver_promised",
+                "time": "2026-05-01T09:30:00.000005Z",
+                "subject": "c1",
+            },
+            "tag": "'x'",
+        },
+    ],
+    "expectations": [
+        {
+            "opened_by": {
+                "id": "e2",
+                "source": "support",
+                "type": "fee.waiver_promised",
+                "time": "2026-05-01T09:30:00.000005Z",
+                "subject": "c1",
+            },
+            "due": "2026-05-01T11:30:00+02:00",
+            "breached_at": "2026-05-01T10:00:00Z",
+        }
+    ],
+    "firing": [
+        {
+            "identity": ["billing|e1"],
+            "bindings": {
+                "first": {
+                    "id": "e1",
+                    "source": "billing",
+                    "type": "invoice.charged",
+                    "time": "2026-05-01T09:30:00Z",
+                    "subject": "c1",
+                    "data": {"amount": 25},
+                }
+            },
+            "event_time": "2026-05-01T09:30:00Z",
+        }
+    ],
+    "last_fired": "2026-05-01T09:30:00Z",
+    "seen": {"billing|e1": "2026-05-01T09:30:00Z"},
+}
+
+
+def state() -> KeyState:
+    return KeyState(
+        held=[Held("first", REF), Held("match", BARE, tag="'x'")],
+        expectations=[
+            Expectation(
+                BARE,
+                due=T0.astimezone(timezone(timedelta(hours=2))),
+                breached_at=T0 + timedelta(minutes=30),
+            )
+        ],
+        firing=[Firing(("billing|e1",), {"first": REF}, T0)],
+        last_fired=T0,
+        seen={"billing|e1": T0},
+    )
+
+
+def test_state_json_keeps_its_stored_layout() -> None:
+    assert state().to_json() == STORED
+
+
+def test_stored_state_reads_back_equal() -> None:
+    assert KeyState.from_json(STORED) == state()
+
+
+def test_empty_state_is_an_empty_dict_and_reads_back_from_none() -> None:
+    assert KeyState().to_json() == {}
+    assert KeyState.from_json(None) == KeyState() == KeyState.from_json({})
