@@ -142,6 +142,63 @@ def needs_of(text: str) -> dict[str, Needs]:
     }
 
 
+_HAS_BEFORE = re.compile(r"(?<![\w.])has\s*\(\s*$")
+_CLOSE = re.compile(r"\s*\)")
+
+
+@dataclass(frozen=True)
+class Flat:
+    """A condition rewritten to read each field it uses as one top-level variable.
+
+    CEL converts every nested map it is given (~1.5 µs each), so `then.data.amount > 0` runs
+    about four times faster as `_cx0 > 0` with `_cx0` bound to the amount. `reads` lists, per
+    variable, the binding name, the event field and, for `data`, the key.
+    """
+
+    program: Any
+    reads: tuple[tuple[str, str, str, str | None], ...]
+
+
+def flatten(text: str, needs: Mapping[str, Needs]) -> Flat | None:
+    """The flat form of `text`, or None where it cannot be equivalent (whole events, whole
+    `data`, indexing, or a method called on a data map). `has(e.data.k)` becomes a variable
+    bound to whether `k` is in `data` (field "has")."""
+    out: list[str] = []
+    last = 0
+    names: dict[tuple[str, str, str | None], str] = {}
+    for name, offset in free_names(text):
+        if name not in needs:
+            return None
+        found = _ACCESS.match(text, offset + len(name))
+        if found is None or found.group(1) not in EVENT_FIELDS:
+            return None
+        field_name = found.group(1)
+        key = found.group(2) if field_name == "data" else None
+        if field_name == "data" and key is None:
+            return None
+        end = found.end(2) if key is not None else found.end(1)
+        start = offset
+        has = _HAS_BEFORE.search(text, 0, offset)
+        if has is not None:
+            close = _CLOSE.match(text, end)
+            if key is None or close is None:
+                return None
+            field_name, start, end = "has", has.start(), close.end()
+        if text[end:].lstrip().startswith(("(", "[")):
+            return None
+        variable = names.setdefault((name, field_name, key), f"_cx{len(names)}")
+        out.append(text[last:start])
+        out.append(variable)
+        last = end
+    out.append(text[last:])
+    try:
+        program = cel.compile("".join(out))
+    except ValueError:
+        return None
+    reads = tuple((v, name, f, k) for (name, f, k), v in names.items())
+    return Flat(program, reads)
+
+
 @dataclass(frozen=True)
 class Condition:
     """A compiled CEL condition; true only when the expression yields boolean true."""
@@ -149,11 +206,13 @@ class Condition:
     text: str
     program: Any
     needs: dict[str, Needs] = field(default_factory=dict, compare=False)
+    flat: Flat | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def build(cls, text: str) -> Condition:
         """Compile text that is known to parse."""
-        return cls(text, cel.compile(text), needs_of(text))
+        needs = needs_of(text)
+        return cls(text, cel.compile(text), needs, flatten(text, needs))
 
     def holds_for(self, events: Mapping[str, Any]) -> bool:
         """Evaluate with events (Event or EventRef) bound by name, converting only what is read."""
@@ -161,6 +220,27 @@ class Condition:
 
     def value_for(self, events: Mapping[str, Any]) -> Any:
         """The expression's value with events bound by name, converting only what is read."""
+        flat = self.flat
+        if flat is not None:
+            bound: dict[str, Any] = {}
+            for variable, name, field_name, key in flat.reads:
+                event = events.get(name)
+                if event is None:
+                    continue
+                if field_name == "has":
+                    bound[variable] = key in event.data
+                elif key is not None:
+                    data = event.data
+                    if key in data:
+                        bound[variable] = data[key]
+                elif field_name == "department":
+                    bound[variable] = event.department
+                else:
+                    bound[variable] = getattr(event, field_name)
+            try:
+                return flat.program.execute(bound)
+            except (KeyError, TypeError, ValueError, RuntimeError, OverflowError):
+                pass  # evaluate the original below, so the error names the original field
         views = {
             name: needs.view(events[name]) for name, needs in self.needs.items() if name in events
         }

@@ -1,0 +1,57 @@
+"""A condition evaluated on flattened fields gives what the original expression gives."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from monitor.events import EventRef
+from monitor.rules.expressions import Condition, EvaluationError
+
+T0 = datetime(2026, 5, 1, tzinfo=UTC)
+EXPRESSIONS = [
+    "then.data.fee_code == first.data.fee_code && then.data.amount > 0",
+    "then.data.ticket_id == first.data.ticket_id && !has(then.data.reply_id)",
+    "then.time > timestamp(first.data.promised_by) || first.department == 'billing'",
+    "first.data.fee_code in ['late_fee', 'setup_fee'] && first.data.amount.size() == 0",
+    "has(first.data.amount) || then.data.amount > 10",
+]
+DATA: list[dict[str, Any]] = [
+    {},
+    {"fee_code": "late_fee", "amount": 25, "ticket_id": "t1"},
+    {"fee_code": "late_fee", "amount": 0, "ticket_id": "t1", "reply_id": "r"},
+    {"fee_code": None, "amount": "x", "promised_by": "2026-04-30T00:00:00Z"},
+    {"fee_code": "setup_fee", "amount": [], "promised_by": "2026-05-02T00:00:00Z"},
+]
+
+
+def outcome(run: Any) -> Any:
+    try:
+        return run()
+    except EvaluationError:
+        return "error"
+
+
+@pytest.mark.parametrize("text", EXPRESSIONS)
+def test_flat_form_agrees_with_the_expression(text: str) -> None:
+    condition = Condition.build(text)
+    assert condition.flat is not None
+    for first in DATA:
+        for then in DATA:
+            events = {
+                "first": EventRef("1", "billing", "a", T0, "c", first),
+                "then": EventRef("2", "support", "b", T0, "c", then),
+            }
+            views = {name: ref.to_cel() for name, ref in events.items()}
+            assert outcome(lambda e=events: condition.value_for(e)) == outcome(
+                lambda v=views: condition.value(v)
+            ), (first, then)
+
+
+@pytest.mark.parametrize(
+    "text", ["then", "then.data['x'] == 1", "has(then.time)", "then.data.size() > 0"]
+)
+def test_whole_events_and_indexing_are_not_flattened(text: str) -> None:
+    assert Condition.build(text).flat is None
