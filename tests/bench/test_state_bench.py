@@ -77,9 +77,7 @@ def changelog_record(slot: str, stored: dict[str, Any]) -> tuple[bytes, bytes]:
 def build(glue: Detection, count: int, at: datetime, first: int = 0) -> None:
     for i in range(first, first + count):
         event = _deal(i, at)
-        glue.apply(
-            event.subject, i % PARTITIONS, {"event": event.model_dump(mode="json"), "rules": [RULE]}
-        )
+        glue.apply(event.subject, i % PARTITIONS, event.model_dump(mode="json"), [RULE])
 
 
 def measure_bytes(count: int) -> tuple[float, float, float]:
