@@ -42,21 +42,87 @@ class Firing:
 
 # Plain slotted classes, not pydantic models: the engine makes several of these per event and
 # keeps them, and the garbage collector's full passes over pydantic's per-instance dicts and sets
-# cost more than the rules themselves did. `to_json` writes what `model_dump(mode="json",
+# cost more than the rules themselves did. For the same reason a state's lists are made when first
+# used: most kinds never touch one or two of them. `to_json` writes what `model_dump(mode="json",
 # exclude_defaults=True)` wrote, so stored state reads back across versions.
-@dataclass(slots=True)
 class KeyState:
     """Everything one rule remembers about one key. Empty state is deleted, not stored."""
 
-    held: list[Held] = field(default_factory=list)
-    expectations: list[Expectation] = field(default_factory=list)
-    firing: list[Firing] = field(default_factory=list)
-    last_fired: datetime | None = None
-    seen: dict[str, datetime] = field(default_factory=dict)
+    __slots__ = ("_expectations", "_firing", "_held", "last_fired", "seen")
+
+    def __init__(
+        self,
+        held: list[Held] | None = None,
+        expectations: list[Expectation] | None = None,
+        firing: list[Firing] | None = None,
+        last_fired: datetime | None = None,
+        seen: dict[str, datetime] | None = None,
+    ) -> None:
+        self._held = held
+        self._expectations = expectations
+        self._firing = firing
+        self.last_fired = last_fired
+        self.seen: dict[str, datetime] = {} if seen is None else seen
+
+    @property
+    def held(self) -> list[Held]:
+        """Events remembered in slots."""
+        if self._held is None:
+            self._held = []
+        return self._held
+
+    @held.setter
+    def held(self, value: list[Held]) -> None:
+        self._held = value
+
+    @property
+    def expectations(self) -> list[Expectation]:
+        """Follow-ups being waited for."""
+        if self._expectations is None:
+            self._expectations = []
+        return self._expectations
+
+    @expectations.setter
+    def expectations(self, value: list[Expectation]) -> None:
+        self._expectations = value
+
+    @property
+    def firing(self) -> list[Firing]:
+        """Alerts not resolved yet."""
+        if self._firing is None:
+            self._firing = []
+        return self._firing
+
+    @firing.setter
+    def firing(self, value: list[Firing]) -> None:
+        self._firing = value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, KeyState):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        held, expectations, firing, last_fired, seen = self._fields()
+        return (
+            f"KeyState(held={held!r}, expectations={expectations!r}, firing={firing!r}, "
+            f"last_fired={last_fired!r}, seen={seen!r})"
+        )
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (
+            self._held or [],
+            self._expectations or [],
+            self._firing or [],
+            self.last_fired,
+            self.seen,
+        )
 
     def is_empty(self) -> bool:
         """Whether nothing is left worth storing."""
-        return not (self.held or self.expectations or self.firing or self.seen)
+        return not (self._held or self._expectations or self._firing or self.seen)
 
     def trim(self, limit: int) -> int:
         """Keep at most `limit` of each kind of entry, dropping the oldest; returns how many
@@ -66,32 +132,32 @@ class KeyState:
             newest = sorted(self.seen.items(), key=lambda item: item[1])[-limit:]
             dropped += len(self.seen) - len(newest)
             self.seen = dict(newest)
-        if len(self.held) > limit:
-            dropped += len(self.held) - limit
-            self.held = sorted(self.held, key=lambda h: h.event.time)[-limit:]
-        if len(self.expectations) > limit:
-            dropped += len(self.expectations) - limit
-            self.expectations = sorted(self.expectations, key=lambda e: e.opened_by.time)[-limit:]
-        if len(self.firing) > limit:
-            dropped += len(self.firing) - limit
-            self.firing = sorted(self.firing, key=lambda f: f.event_time)[-limit:]
+        if self._held and len(self._held) > limit:
+            dropped += len(self._held) - limit
+            self._held = sorted(self._held, key=lambda h: h.event.time)[-limit:]
+        if self._expectations and len(self._expectations) > limit:
+            dropped += len(self._expectations) - limit
+            self._expectations = sorted(self._expectations, key=lambda e: e.opened_by.time)[-limit:]
+        if self._firing and len(self._firing) > limit:
+            dropped += len(self._firing) - limit
+            self._firing = sorted(self._firing, key=lambda f: f.event_time)[-limit:]
         return dropped
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict for a table."""
         out: dict[str, Any] = {}
-        if self.held:
-            out["held"] = [_held_json(h) for h in self.held]
-        if self.expectations:
-            out["expectations"] = [_expectation_json(e) for e in self.expectations]
-        if self.firing:
+        if self._held:
+            out["held"] = [_held_json(h) for h in self._held]
+        if self._expectations:
+            out["expectations"] = [_expectation_json(e) for e in self._expectations]
+        if self._firing:
             out["firing"] = [
                 {
                     "identity": list(f.identity),
                     "bindings": {k: ref_json(v) for k, v in f.bindings.items()},
                     "event_time": time_json(f.event_time),
                 }
-                for f in self.firing
+                for f in self._firing
             ]
         if self.last_fired is not None:
             out["last_fired"] = time_json(self.last_fired)
@@ -108,25 +174,30 @@ class KeyState:
             last_fired = data.get("last_fired")
             return cls(
                 held=[
-                    Held(h["slot"], ref_from_json(h["event"]), h.get("tag"))
-                    for h in data.get("held", ())
-                ],
+                    Held(h["slot"], ref_from_json(h["event"]), h.get("tag")) for h in data["held"]
+                ]
+                if "held" in data
+                else None,
                 expectations=[
                     Expectation(
                         ref_from_json(e["opened_by"]),
                         time_from_json(e["due"]),
                         None if e.get("breached_at") is None else time_from_json(e["breached_at"]),
                     )
-                    for e in data.get("expectations", ())
-                ],
+                    for e in data["expectations"]
+                ]
+                if "expectations" in data
+                else None,
                 firing=[
                     Firing(
                         tuple(f["identity"]),
                         {k: ref_from_json(v) for k, v in f["bindings"].items()},
                         time_from_json(f["event_time"]),
                     )
-                    for f in data.get("firing", ())
-                ],
+                    for f in data["firing"]
+                ]
+                if "firing" in data
+                else None,
                 last_fired=None if last_fired is None else time_from_json(last_fired),
                 seen={k: time_from_json(t) for k, t in data.get("seen", {}).items()},
             )
