@@ -86,17 +86,22 @@ class Ruleset:
         candidates = self._by_type.get(event.type)
         if not candidates:
             return []
-        view = view if view is not None else event.to_cel()
+        given = view is not None
         routes = []
         department = event.department
         for rule, sources in candidates:
             if sources is not None and department not in sources and event.source not in sources:
                 continue
-            try:
-                key = rule.key.key_of(view)
-            except EvaluationError:
-                self.eval_errors[rule.id] += 1
-                continue
+            if rule.key.program is None and not given:  # `subject`: no CEL view needed
+                key = event.subject or None
+            else:
+                if view is None:
+                    view = event.to_cel()
+                try:
+                    key = rule.key.key_of(view)
+                except EvaluationError:
+                    self.eval_errors[rule.id] += 1
+                    continue
             if key is not None:
                 routes.append(Route(rule, key))
         return routes
