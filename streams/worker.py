@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from monitor.engine import Ruleset
@@ -17,6 +17,7 @@ from monitor.settings import Settings
 from streams.agents import Detection, install_agents
 from streams.app import build_topology, new_worker
 from streams.kafka_security import describe
+from streams.sensors import CachedPrometheusMonitor
 from streams.topics import ensure_topics
 
 log = logging.getLogger("cxmon")
@@ -48,7 +49,7 @@ def run_worker(settings: Settings) -> None:
     topo = build_topology(settings)
     # Faust's own sensor (consumer lag, stream internals) on the same registry and endpoint;
     # `setup_prometheus_sensors` would also add a page to Faust's web server, which is off.
-    topo.app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(registry, FAUST_PREFIX))
+    topo.app.monitor = CachedPrometheusMonitor(metrics=FaustMetrics.create(registry, FAUST_PREFIX))
     detection = Detection(topo, settings, ruleset, metrics)
     topo.app.on_ready_hooks.append(lambda: metrics.worker_ready.set(1))
     topo.app.on_ready_hooks.append(health.set_ready)
