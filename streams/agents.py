@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import signal
@@ -163,9 +164,10 @@ class Detection:
             if rule is None:
                 continue  # removed by a reload since the event was keyed
             slot = f"{rule_id}{STATE_SEPARATOR}{key}"
-            state = self._load(slot, rule.state_tag)
+            stored = self._stored(slot)
+            state = self._state(stored, rule.state_tag)
             findings.extend(self.ruleset.step(rule, key, state, ref, now))
-            self._store(slot, partition, state, rule)
+            self._store(slot, partition, state, rule, previous=stored)
         return findings
 
     def sweep(self, partition: int) -> list[Finding]:
@@ -180,8 +182,8 @@ class Detection:
                 self.topo.state.pop(slot, None)
                 self.due.remove(slot)
                 continue
-            stored = self.topo.state.get(slot)
-            state = self._load(slot, rule.state_tag)
+            stored = self._stored(slot)
+            state = self._state(stored, rule.state_tag)
             findings.extend(self.ruleset.sweep(rule, key, state, now))
             self._store(slot, partition, state, rule, swept_at=now, previous=stored)
         self._update_open_gauge()
@@ -194,7 +196,8 @@ class Detection:
             return
         for partition in missing:
             self.due.cover(partition)
-        for slot, stored in list(self.topo.state.items()):
+        for slot, raw in list(self.topo.state.items()):
+            stored = read_stored(raw)
             if stored and stored.get("p") in missing:
                 rule_id = slot.split(STATE_SEPARATOR, 1)[0]
                 due = stored.get("d", -math.inf) if not self.resweep else -math.inf
@@ -204,9 +207,12 @@ class Detection:
                 )
         self.resweep = False
 
-    def _load(self, slot: str, tag: str) -> KeyState:
+    def _stored(self, slot: str) -> dict[str, Any] | None:
+        return read_stored(self.topo.state.get(slot))
+
+    @staticmethod
+    def _state(stored: dict[str, Any] | None, tag: str) -> KeyState:
         """The stored state, unless it belongs to an earlier rule with another kind or key."""
-        stored = self.topo.state.get(slot)
         if not stored or stored.get("r") != tag:
             return KeyState()
         return KeyState.from_json(stored["s"])
@@ -238,9 +244,9 @@ class Detection:
             "b": breached,
         }
         # A stored due time is only a hint for re-indexing after a rebalance, and an early one is
-        # safe, so a sweep that changed nothing else does not write the changelog again.
+        # safe, so an event or a sweep that changed nothing else does not write the changelog.
         if previous is None or {**previous, "d": encoded["d"]} != encoded:
-            self.topo.state[slot] = encoded
+            self.topo.state[slot] = json.dumps(encoded, separators=(",", ":")).encode()
         if self.due.covers(partition):
             when = due_at.timestamp() if due_at is not None else math.inf
             self.due.set(slot, partition, rule.id, when, waiting, breached)
@@ -336,6 +342,12 @@ class Detection:
         for item in alert.evidence:
             when = item.time.strftime("%Y-%m-%d %H:%M")
             self.console.print(f"    {when}  {item.department:<11} {item.type}", markup=False)
+
+
+def read_stored(raw: bytes | None) -> dict[str, Any] | None:
+    """A table value: the JSON of the state dict (bytes keep a million states out of the
+    garbage collector's way, and the changelog holds the same JSON as before)."""
+    return json.loads(raw) if raw else None
 
 
 def partition_for(key: str, partitions: list[int]) -> int:

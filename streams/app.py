@@ -100,6 +100,7 @@ def build_topology(settings: Settings) -> Topology:
             "cx-state",
             default=None,
             key_type=str,
+            value_type=bytes,  # raw: the JSON bytes the detect agent writes
             partitions=settings.topic_partitions,
         ),
     )
