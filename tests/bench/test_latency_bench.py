@@ -24,6 +24,7 @@ from monitor.events import Event
 from monitor.events.codec import encode
 from monitor.simulator import Simulator
 from streams.broker import EmbeddedBroker
+from streams.tansu import FETCH_MAX_WAIT_MS
 from tests.bench.report import write_section
 from tests.integration.harness import Deployment
 
@@ -81,7 +82,11 @@ async def measure(
 ) -> dict[str, float]:
     """One paced run: latencies of every alert whose evidence we produced."""
     count = int(RATE * seconds)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # The embedded broker holds a fetch for its whole max wait even when records arrive (see
+    # streams/tansu.py), so the alert reader polls as often as the worker does.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=FETCH_MAX_WAIT_MS
+    )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks=1)
     await consumer.start()
     await producer.start()
