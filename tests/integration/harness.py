@@ -112,8 +112,8 @@ class Deployment:
             rules,
             CXMON_METRICS_PORT=str(port),
             CXMON_READY_FILE=str(ready),
-            CXMON_DATA_DIR=str(self.workdir / f"data-{name}"),  # RocksDB: one owner per dir
-            **extra,
+            # RocksDB: one owner per dir, unless the caller restarts a worker on its own dir
+            **{"CXMON_DATA_DIR": str(self.workdir / f"data-{name}"), **extra},
         )
         with log_path.open("wb") as log:
             process = subprocess.Popen(
