@@ -7,12 +7,15 @@ import json
 import logging
 import math
 import signal
+import weakref
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
+from faust.streams import _current_event  # how Faust knows the record an agent is on
 from rich.console import Console
 
 from monitor.alerts import Alert, alert_from
@@ -57,36 +60,67 @@ class Detection:
         self.owned: set[int] = set()
         self.resweep = False  # after a reload, sweep every state once under the new rules
         self.keyed_partitions: list[int] = []  # asked of the broker at the first batch
+        self.direct = False  # whether input partition p is keyed partition p (same count)
 
     async def ingest_batch(self, records: Iterable[Any]) -> None:
-        """Decode a batch of raw records and forward them in one keyed record per partition.
+        """Decode a batch of raw records; apply or forward each event for each of its rule keys.
 
-        Each event goes to the partition of each rule key it has (the partition Kafka's own
-        partitioner gives that key), so all of a customer's events still meet on one worker;
-        batching only saves the per-record cost of Faust's send and stream.
+        A key's state lives on the partition Kafka's default partitioner gives the key. When the
+        record arrived on that partition (producers key events by customer), this worker owns
+        the state and applies the event at once; otherwise the event goes to that partition of
+        the keyed topic, in one keyed record per partition per batch, so all of a customer's
+        events still meet on one worker. Either way the events of one input partition reach a
+        key's state in their order.
         """
-        partitions = await self._keyed_partitions()
+        partitions, direct = await self._partitions()
         batches: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        findings: list[Finding] = []
         for record in records:
+            arrived_on = record.message.partition if direct else None
             try:
-                for key, item in await self.ingest(record):
-                    batches[partition_for(key, partitions)].append(item)
+                event, by_key = await self.ingest(record)
+                if event is None:
+                    continue  # dead-lettered
+                payload: dict[str, Any] | None = None
+                for key, rule_ids in by_key.items():
+                    partition = partition_for(key, partitions)
+                    if partition == arrived_on:
+                        with current(record):
+                            findings.extend(self.apply_event(key, partition, event, rule_ids))
+                        continue
+                    if payload is None:
+                        payload = event.model_dump(mode="json")
+                    batches[partition].append({"k": key, "e": payload, "r": rule_ids})
             except Exception as exc:
                 log.exception("unexpected error on a record; dead-lettering it")
                 await self.dead_letter(record, RejectReason.INTERNAL_ERROR, repr(exc))
         for partition, items in batches.items():
             await self.topo.keyed.send(key=None, value={"batch": items}, partition=partition)
+        await self.publish_all(findings)
 
-    async def _keyed_partitions(self) -> list[int]:
-        """The keyed topic's partitions as the broker has them (it may predate the setting)."""
+    async def _partitions(self) -> tuple[list[int], bool]:
+        """The keyed topic's partitions as the broker has them (the topics may predate the
+        setting), and whether the input topic has the same ones: only then is input partition
+        p the keyed topic's partition p on the same worker (Faust co-partitions topics with the
+        same partition count)."""
         if not self.keyed_partitions:
-            producer: Any = self.topo.app.producer
-            topic = self.topo.keyed.get_topic_name()
-            self.keyed_partitions = sorted(await producer._ensure_producer().partitions_for(topic))
-        return self.keyed_partitions
+            app: Any = self.topo.app
+            producer = app.producer._ensure_producer()
+            keyed = await producer.partitions_for(self.topo.keyed.get_topic_name())
+            events = await producer.partitions_for(self.topo.events.get_topic_name())
+            self.keyed_partitions = sorted(keyed)
+            self.direct = sorted(events) == self.keyed_partitions
+            if not self.direct:
+                log.warning(
+                    "the input topic has %d partitions and the keyed topic %d: every event "
+                    "takes the keyed topic (give them the same number to skip that hop)",
+                    len(events),
+                    len(keyed),
+                )
+        return self.keyed_partitions, self.direct
 
-    async def ingest(self, record: Any) -> list[tuple[str, dict[str, Any]]]:
-        """Decode one raw record: (rule key, keyed item) for each key its rules correlate on."""
+    async def ingest(self, record: Any) -> tuple[Event | None, dict[str, list[str]]]:
+        """Decode one raw record: the event and the rule ids for each key they correlate on."""
         message = record.message
         try:
             event = decode(
@@ -98,7 +132,7 @@ class Detection:
             check_time_range(event, utcnow(), self.max_age, self.max_ahead)
         except Rejected as rejected:
             await self.dead_letter(record, rejected.reason, rejected.detail)
-            return []
+            return None, {}
         watermark = self.watermarks.setdefault(message.partition, Watermark(self.lateness))
         if watermark.is_too_late(event.time):
             self.metrics.late_events.labels(department=event.department).inc()
@@ -107,7 +141,7 @@ class Detection:
                 f"{watermark.value.isoformat()} (lateness {watermark.lateness})"
             )
             await self.dead_letter(record, RejectReason.TOO_LATE, detail)
-            return []
+            return None, {}
         if event.time < watermark.highest:
             self.metrics.events_out_of_order.labels(department=event.department).inc()
         watermark.observe(event.time)
@@ -115,8 +149,7 @@ class Detection:
         by_key: dict[str, list[str]] = defaultdict(list)
         for route in self.ruleset.routes(event):
             by_key[route.key].append(route.rule.id)
-        payload = event.model_dump(mode="json")
-        return [(key, {"k": key, "e": payload, "r": ids}) for key, ids in by_key.items()]
+        return event, by_key
 
     async def dead_letter(self, record: Any, reason: RejectReason, detail: str) -> None:
         """Write the original bytes to the dead-letter topic with the reason in headers."""
@@ -147,6 +180,9 @@ class Detection:
                 findings.extend(self.apply(item["k"], partition, item["e"], item["r"]))
         else:  # one event per record, as workers before batching wrote it
             findings = self.apply(record.key, partition, value["event"], value["rules"])
+        await self.publish_all(findings)
+
+    async def publish_all(self, findings: list[Finding]) -> None:
         self._drain_engine_counters()
         for finding in findings:
             await self.publish(alert_from(finding), finding)
@@ -154,8 +190,13 @@ class Detection:
     def apply(
         self, key: str, partition: int, payload: dict[str, Any], rule_ids: list[str]
     ) -> list[Finding]:
-        """One event for the rules listed with it."""
-        event = Event.model_validate(payload)
+        """One keyed event (as JSON) for the rules listed with it."""
+        return self.apply_event(key, partition, Event.model_validate(payload), rule_ids)
+
+    def apply_event(
+        self, key: str, partition: int, event: Event, rule_ids: list[str]
+    ) -> list[Finding]:
+        """One event for the rules listed with it, on the partition that holds the key."""
         ref = event.ref()
         now = utcnow()
         findings: list[Finding] = []
@@ -342,6 +383,20 @@ class Detection:
         for item in alert.evidence:
             when = item.time.strftime("%Y-%m-%d %H:%M")
             self.console.print(f"    {when}  {item.department:<11} {item.type}", markup=False)
+
+
+@contextmanager
+def current(record: Any) -> Iterator[None]:
+    """Make `record` Faust's current event while the agent handles it inside a batch.
+
+    Faust takes the partition of a table write, in the changelog and in the RocksDB store, from
+    the event the stream is on; in a batch that is the batch's last record, not this one.
+    """
+    token = _current_event.set(weakref.ref(record))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 def read_stored(raw: bytes | None) -> dict[str, Any] | None:
