@@ -114,9 +114,12 @@ class DueIndex:
     def keep_only(self, partitions: Iterable[int]) -> None:
         """Drop everything about partitions this worker no longer owns."""
         keep = set(partitions)
-        for partition in [p for p in self._heaps if p not in keep]:
+        gone = {p for p in self._heaps if p not in keep}
+        if not gone:
+            return  # every entry's partition has a heap: nothing to drop (the usual tick)
+        for partition in gone:
             del self._heaps[partition]
-        for slot in [s for s, e in self._entries.items() if e.partition not in keep]:
+        for slot in [s for s, e in self._entries.items() if e.partition in gone]:
             self.remove(slot)
 
     def clear(self) -> None:
