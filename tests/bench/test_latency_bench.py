@@ -206,7 +206,7 @@ shared with this benchmark's own producer and consumer).
 {lines}
 
 Median over {RUNS} runs: p50 **{p50:.1f} ms**, p99 **{p99:.1f} ms** (goal p99 ≤ 50 ms:
-{50 / p99:.2f}x). The machine is shared and other processes ran during the measurement.
+{50 / p99:.2f}x). The machine is a shared virtual one, so single figures are noisy; ratios come from one run.
 """,
         "make bench",
     )

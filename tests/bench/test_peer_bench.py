@@ -131,7 +131,7 @@ that reports Kafka's default when it is missing; nothing else is changed.
 | aiokafka consumer (3 rules, no durable state) | {a:,.0f} | {runs(plain)} | {alerts["aiokafka"]:,.0f} |
 
 Ratio cxmon / quixstreams: **{ours / q:.2f}x** (goal ≥ 1.0x); cxmon / aiokafka hand-written:
-**{ours / a:.2f}x**. The machine is shared and other processes ran during the measurement.
+**{ours / a:.2f}x**. The machine is a shared virtual one, so single figures are noisy; ratios come from one run.
 """,
         "make bench",
     )

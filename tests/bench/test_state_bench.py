@@ -231,7 +231,7 @@ fired after the first sweep). Goal: ready ≤ 30 s; the last column is 30 s / me
 |---|---|---|---|---|---|
 {table_rows}
 
-The machine is shared: other processes (other test runs) were running during the measurement.
+The machine is a shared virtual one, so single figures are noisy; ratios come from one run.
 """,
         "make bench",
     )
