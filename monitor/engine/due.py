@@ -1,12 +1,16 @@
 """When a rule+key state next needs a sweep, so a worker sweeps only what is due.
 
-Every kind's sweep acts on a remembered time `t` (an event's time, a deadline, a breach) once the
-clock passes `t` plus one of a few offsets: nothing, the lateness, the rule's horizon, or both.
-The earliest of those moments is when sweeping this state can change anything; before it, a sweep
-is a no-op. Erring early is safe (a sweep is idempotent), erring late is not, which is why every
-offset of every time is a candidate. A sweep at `s` has done everything due by `s`, so after one
-only the moments from `s` on count; after an event, every moment counts, since an old event (a
-backfill, say) can bring a deadline that has already passed.
+Every kind's sweep acts on a remembered time `t` once the clock passes `t` plus an offset that
+depends on what `t` is: an expectation's deadline fires at the deadline and is dropped a horizon
+later (when no late follow-up is expected any more); a held event is dropped after the lateness
+(a follow-up held for a late `first`) or after the horizon plus the lateness (a promise, an open
+interval); remembered ids and open alerts are forgotten after the horizon plus the lateness. The
+earliest of those moments is when sweeping this state can change anything; before it, a sweep
+is a no-op (a hypothesis property in tests/unit/engine/test_due.py checks this against every
+kind's sweep). Erring early is safe (a sweep is idempotent), erring late is not. A sweep at `s`
+has done everything due by `s`, so after one only the moments from `s` on count; after an event,
+every moment counts, since an old event (a backfill, say) can bring a deadline that has already
+passed.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ def next_due(
     """The first moment at which a sweep may change `state` (None: never). `swept_at`: when
     the state was last swept, if that is the last thing that happened to it."""
     horizon = rule.within.horizon if rule.within is not None else DEFAULT_MAX_OPEN
-    offsets = (timedelta(0), lateness, horizon, horizon + lateness)
+    after_held = (lateness, horizon + lateness)
+    at_deadline = (timedelta(0), horizon)
+    forgotten = (horizon + lateness,)
     best: datetime | None = None
-    for moment in _times(state):
+    for moment, offsets in _times(state, after_held, at_deadline, forgotten):
         for offset in offsets:
             candidate = moment + offset
             if (swept_at is None or candidate >= swept_at) and (best is None or candidate < best):
@@ -38,19 +44,21 @@ def next_due(
     return best
 
 
-def _times(state: KeyState) -> Iterator[datetime]:
+def _times(
+    state: KeyState,
+    after_held: tuple[timedelta, ...],
+    at_deadline: tuple[timedelta, ...],
+    forgotten: tuple[timedelta, ...],
+) -> Iterator[tuple[datetime, tuple[timedelta, ...]]]:
+    """Each remembered time with the offsets after which a sweep acts on it."""
     for held in state.held:
-        yield held.event.time
+        yield held.event.time, after_held
     for expectation in state.expectations:
-        yield expectation.due
-        yield expectation.opened_by.time
-        if expectation.breached_at is not None:
-            yield expectation.breached_at
+        yield expectation.due, at_deadline
     for firing in state.firing:
-        yield firing.event_time
-    yield from state.seen.values()
-    if state.last_fired is not None:
-        yield state.last_fired
+        yield firing.event_time, forgotten
+    for seen in state.seen.values():
+        yield seen, forgotten
 
 
 @dataclass
