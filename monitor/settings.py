@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(
         default=1.0, gt=0, description="how often deadlines are checked"
     )
+    producer_linger_ms: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long a worker gathers records into one produce request (state, alerts)",
+    )
     max_event_bytes: int = Field(
         default=256 * 1024, gt=0, description="larger records are rejected as too_large"
     )
