@@ -339,7 +339,13 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
     http = serve(settings.metrics_host, settings.notifier_metrics_port, registry, health)
     ensure_notifier_topics(settings)
     app = new_app(
-        settings, f"{settings.app_id}-notifier", store="memory://", stream_wait_empty=False
+        settings,
+        f"{settings.app_id}-notifier",
+        store="memory://",
+        stream_wait_empty=False,
+        # Faust keeps a directory per app even for in-memory tables; without this it lands in
+        # the current directory as `<app id>-notifier-data`.
+        datadir=str(settings.data_dir / "notifier"),
     )
     app.ready_file = None  # written once the views are read too (install_notifier)
     app.on_ready_hooks = []
