@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "BENCHMARKS.md"
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "BENCHMARKS.md"
 HEADER = "# cxmon benchmarks\n\nWritten by `make bench`; each section is replaced when its benchmark runs.\n"
 
 
@@ -53,3 +56,29 @@ def rate(count: int, run: Callable[[], object]) -> float:
     started = time.perf_counter()
     run()
     return count / (time.perf_counter() - started)
+
+
+def run_peer(command: list[str], result: Path, timeout_s: float = 600) -> dict[str, float]:
+    """Run a peer process to completion (in its own process group); its figures."""
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        output, _ = process.communicate(timeout=timeout_s)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+            process.wait()
+    if process.returncode or not result.exists():
+        raise PeerFailed(output.decode(errors="replace"))
+    figures: dict[str, float] = json.loads(result.read_text())
+    return figures
+
+
+class PeerFailed(AssertionError):
+    """A peer process exited without figures; the message is its output."""

@@ -8,7 +8,6 @@ pydantic and confluent-kafka versions that differ from cxmon's. Sizes: CXMON_BEN
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from streams.broker import EmbeddedBroker
-from tests.bench.report import write_section
+from tests.bench.report import PeerFailed, run_peer, write_section
 from tests.bench.test_worker_bench import publish_traffic, worker_rate
 from tests.integration.harness import ROOT, Deployment
 
@@ -41,32 +40,6 @@ def peer_python() -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", QUIX], check=True)
     return python
-
-
-def run_peer(command: list[str], result: Path, timeout_s: float = 600) -> dict[str, float]:
-    """Run a peer process to completion (in its own process group); its figures."""
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    try:
-        output, _ = process.communicate(timeout=timeout_s)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, 9)
-            process.wait()
-    if process.returncode or not result.exists():
-        raise PeerFailed(output.decode(errors="replace"))
-    figures: dict[str, float] = json.loads(result.read_text())
-    return figures
-
-
-class PeerFailed(AssertionError):
-    """A peer process exited without figures; the message is its output."""
 
 
 @pytest.mark.timeout(3600)

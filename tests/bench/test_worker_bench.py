@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -19,7 +20,7 @@ from kafka.admin import NewTopic
 from monitor.simulator import Simulator
 from streams.broker import EmbeddedBroker
 from streams.producer import EventPublisher
-from tests.bench.report import write_section
+from tests.bench.report import run_peer, write_section
 from tests.integration.harness import Deployment
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
@@ -122,21 +123,28 @@ def test_worker_versus_raw_consume_ceiling() -> None:
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
         topic = f"bench.events.{uuid.uuid4().hex[:6]}"
         count = publish_traffic(broker.bootstrap, topic)
-        ceilings, workers, startups = [], [], []
+        ceilings, floors, workers, startups = [], [], [], []
         for run in range(RUNS):
             ceilings.append(asyncio.run(raw_ceiling(broker.bootstrap, topic, count)))
+            out = Path(tmp) / f"faust{run}.json"
+            command = [sys.executable, "-m", "tests.bench.peer_faust", broker.bootstrap, topic]
+            floors.append(run_peer([*command, str(count), str(out)], out)["rate"])
             deployment = Deployment(broker.bootstrap, Path(tmp) / f"run{run}")
             deployment.workdir.mkdir()
             startup, throughput = worker_rate(deployment, topic)
             workers.append(throughput)
             startups.append(startup)
     ceiling, worker = statistics.median(ceilings), statistics.median(workers)
+    floor = statistics.median(floors)
     write_section(
         "Worker end to end vs raw consume ceiling",
         f"""
 {count:,} simulated CloudEvents (structured JSON) on one {PARTITIONS}-partition topic of the
-embedded broker; each run measures the ceiling and then a fresh worker on the same topic.
-Ceiling: a plain aiokafka consumer group with `json.loads`. Worker: `cxmon run` with the shipped
+embedded broker; each run measures, one after the other on the same topic, the ceiling, a bare
+Faust agent and then a fresh worker. Ceiling: a plain aiokafka consumer group with `json.loads`.
+Bare Faust agent (`tests/bench/peer_faust.py`): one agent on the topic that parses each event's
+JSON and counts it per customer in a dict, with the worker's Faust settings, from its first event
+to its last: what a Faust application pays per event before it does any work. Worker: `cxmon run` with the shipped
 pack (fast-start profile, its topics with {PARTITIONS} partitions like the input, so events keyed
 by customer are applied where they arrive), from ready until every event is ingested and every
 re-keyed record is committed by the detect agent. Median of {RUNS} runs.
@@ -144,13 +152,15 @@ re-keyed record is committed by the detect agent. Median of {RUNS} runs.
 | | events/s (median) | runs |
 |---|---|---|
 | raw aiokafka ceiling | {ceiling:,.0f} | {", ".join(f"{x:,.0f}" for x in ceilings)} |
+| bare Faust agent | {floor:,.0f} | {", ".join(f"{x:,.0f}" for x in floors)} |
 | cxmon worker | {worker:,.0f} | {", ".join(f"{x:,.0f}" for x in workers)} |
 
-Ratio worker / ceiling: **{worker / ceiling:.3f}x** (goal >= 0.5x).
+Ratio worker / ceiling: **{worker / ceiling:.3f}x** (goal >= 0.5x). Bare Faust agent / ceiling:
+{floor / ceiling:.3f}x; worker / bare Faust agent: {worker / floor:.2f}x.
 
 Worker start-up to ready (process start to the ready file): median
 **{statistics.median(startups):.2f} s** ({", ".join(f"{x:.2f}" for x in startups)}); goal <= 5 s.
 """,
         "make bench",
     )
-    assert worker > 0 and ceiling > 0
+    assert worker > 0 and ceiling > 0 and floor > 0
