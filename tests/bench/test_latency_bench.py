@@ -271,7 +271,8 @@ injected contradiction alerted.
 Each run has two parts, each on a fresh broker with a 2 s warm-up first: the **relay**, where a
 plain aiokafka consumer forwards every event unchanged to the alerts topic (the same two broker
 hops as an alert takes, with no work between: the floor for any stream processor on this
-broker), and then **cxmon**. A fresh broker per part because the embedded broker slows as its
+broker; it runs in the benchmark's own process, sharing its event loop with the paced
+producer and the reader), and then **cxmon**. A fresh broker per part because the embedded broker slows as its
 topics collect small batches: with only a paced producer and a plain consumer, run after run on
 one broker, latency grows each run while the broker's CPU climbs to a full core.
 The "first/last fifth" columns show whether latency grows during a run; the CPU columns are the

@@ -144,10 +144,10 @@ embedded broker; each run measures, one after the other on the same topic, the c
 Faust agent and then a fresh worker. Ceiling: a plain aiokafka consumer group with `json.loads`.
 Bare Faust agent (`tests/bench/peer_faust.py`): one agent on the topic that parses each event's
 JSON and counts it per customer in a dict, with the worker's Faust settings, from its first event
-to its last: what a Faust application pays per event before it does any work. Worker: `cxmon run` with the shipped
-pack (fast-start profile, its topics with {PARTITIONS} partitions like the input, so events keyed
-by customer are applied where they arrive), from ready until every event is ingested and every
-re-keyed record is committed by the detect agent. Median of {RUNS} runs.
+to its last: what a Faust application pays per event before it does any work. Worker: `cxmon
+run` with the shipped pack (fast-start profile, its topics with {PARTITIONS} partitions like the
+input, so events keyed by customer are applied where they arrive), from ready until every event
+is ingested and every re-keyed record is committed by the detect agent. Median of {RUNS} runs.
 
 | | events/s (median) | runs |
 |---|---|---|
