@@ -338,6 +338,8 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
     health = Health("waiting for the consumer group and the silences")
     http = serve(settings.metrics_host, settings.notifier_metrics_port, registry, health)
     ensure_notifier_topics(settings)
+    datadir = settings.data_dir / "notifier"
+    datadir.mkdir(parents=True, exist_ok=True)
     app = new_app(
         settings,
         f"{settings.app_id}-notifier",
@@ -345,7 +347,7 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
         stream_wait_empty=False,
         # Faust keeps a directory per app even for in-memory tables; without this it lands in
         # the current directory as `<app id>-notifier-data`.
-        datadir=str(settings.data_dir / "notifier"),
+        datadir=str(datadir),
     )
     app.ready_file = None  # written once the views are read too (install_notifier)
     app.on_ready_hooks = []

@@ -140,6 +140,9 @@ def notifier(
         yield proc, env
     finally:
         proc.stop()
+    # Faust's per-app directory belongs under CXMON_DATA_DIR, not where the notifier ran from.
+    strays = list(ROOT.glob(f"*{deployment.suffix}*-data"))
+    assert not strays, f"the notifier wrote into its working directory: {strays}"
 
 
 def produce(deployment: Deployment, *alerts: Alert) -> None:
