@@ -12,7 +12,7 @@ from typing import Any
 import faust
 
 from monitor.settings import Settings
-from streams import tansu
+from streams import consumer, tansu
 from streams.kafka_security import faust_credentials
 
 log = logging.getLogger("cxmon")
@@ -22,8 +22,16 @@ class CxApp(faust.App):
     """A Faust app that announces when it is ready (group joined, tables recovered)."""
 
     ready_file: str | None = None
+    batch_delivery = True  # set before the first topic is made to get Faust's own consumer
     on_ready_hooks: list[Any]
     on_rebalance_start_hooks: list[Any]
+
+    def _new_transport(self) -> Any:
+        """Faust's Kafka transport, with a consumer that waits once per fetched batch rather
+        than once per record (streams/consumer.py)."""
+        if not self.batch_delivery:
+            return super()._new_transport()
+        return consumer.Transport(self.conf.broker_consumer, self)
 
     def on_rebalance_start(self) -> None:
         """Called (from the consumer's thread) when the group starts rebalancing."""

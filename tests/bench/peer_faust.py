@@ -1,7 +1,9 @@
 """The Faust floor: a bare Faust agent that parses each event's JSON and counts it per customer in
 a dict, on the same Faust app settings as the cxmon worker (fast-start group timings and fetch
-wait). It is what any Faust application pays per event before doing any work.
-Usage: peer_faust.py BOOTSTRAP TOPIC COUNT RESULT_FILE"""
+wait). It is what any Faust application pays per event before doing any work. Faust's own
+consumer by default; with --batch-delivery, the consumer the cxmon worker uses
+(streams/consumer.py).
+Usage: peer_faust.py BOOTSTRAP TOPIC COUNT RESULT_FILE [--batch-delivery]"""
 
 from __future__ import annotations
 
@@ -18,9 +20,10 @@ from monitor.settings import Settings
 from streams.app import new_app, new_worker
 
 
-def main(bootstrap: str, topic: str, count: int, result: str) -> None:
+def main(bootstrap: str, topic: str, count: int, result: str, batch_delivery: bool) -> None:
     settings = Settings(bootstrap_servers=bootstrap, profile="fast-start", log_level="warning")
     app = new_app(settings, f"faust-peer-{uuid.uuid4().hex[:6]}", store="memory://")
+    app.batch_delivery = batch_delivery
     events = app.topic(topic, key_serializer="raw", value_serializer="raw")
     per_customer: Counter[str] = Counter()
     progress = {"seen": 0, "first": 0.0}
@@ -41,4 +44,4 @@ def main(bootstrap: str, topic: str, count: int, result: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], "--batch-delivery" in sys.argv)

@@ -123,19 +123,23 @@ def test_worker_versus_raw_consume_ceiling() -> None:
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
         topic = f"bench.events.{uuid.uuid4().hex[:6]}"
         count = publish_traffic(broker.bootstrap, topic)
-        ceilings, floors, workers, startups = [], [], [], []
+        ceilings, floors, batched, workers, startups = [], [], [], [], []
         for run in range(RUNS):
             ceilings.append(asyncio.run(raw_ceiling(broker.bootstrap, topic, count)))
-            out = Path(tmp) / f"faust{run}.json"
             command = [sys.executable, "-m", "tests.bench.peer_faust", broker.bootstrap, topic]
+            out = Path(tmp) / f"faust{run}.json"
             floors.append(run_peer([*command, str(count), str(out)], out)["rate"])
+            out = Path(tmp) / f"faust-batch{run}.json"
+            batched.append(
+                run_peer([*command, str(count), str(out), "--batch-delivery"], out)["rate"]
+            )
             deployment = Deployment(broker.bootstrap, Path(tmp) / f"run{run}")
             deployment.workdir.mkdir()
             startup, throughput = worker_rate(deployment, topic)
             workers.append(throughput)
             startups.append(startup)
     ceiling, worker = statistics.median(ceilings), statistics.median(workers)
-    floor = statistics.median(floors)
+    floor, batch = statistics.median(floors), statistics.median(batched)
     write_section(
         "Worker end to end vs raw consume ceiling",
         f"""
@@ -144,7 +148,9 @@ embedded broker; each run measures, one after the other on the same topic, the c
 Faust agent and then a fresh worker. Ceiling: a plain aiokafka consumer group with `json.loads`.
 Bare Faust agent (`tests/bench/peer_faust.py`): one agent on the topic that parses each event's
 JSON and counts it per customer in a dict, with the worker's Faust settings, from its first event
-to its last: what a Faust application pays per event before it does any work. Worker: `cxmon
+to its last: what a Faust application pays per event before it does any work; once with Faust's
+own consumer, once with the worker's (`streams/consumer.py`: one interruptible wait per fetched
+batch instead of per record). Worker: `cxmon
 run` with the shipped pack (fast-start profile, its topics with {PARTITIONS} partitions like the
 input, so events keyed by customer are applied where they arrive), from ready until every event
 is ingested and every re-keyed record is committed by the detect agent. Median of {RUNS} runs.
@@ -153,14 +159,16 @@ is ingested and every re-keyed record is committed by the detect agent. Median o
 |---|---|---|
 | raw aiokafka ceiling | {ceiling:,.0f} | {", ".join(f"{x:,.0f}" for x in ceilings)} |
 | bare Faust agent | {floor:,.0f} | {", ".join(f"{x:,.0f}" for x in floors)} |
+| bare Faust agent, batch delivery | {batch:,.0f} | {", ".join(f"{x:,.0f}" for x in batched)} |
 | cxmon worker | {worker:,.0f} | {", ".join(f"{x:,.0f}" for x in workers)} |
 
 Ratio worker / ceiling: **{worker / ceiling:.3f}x** (goal >= 0.5x). Bare Faust agent / ceiling:
-{floor / ceiling:.3f}x; worker / bare Faust agent: {worker / floor:.2f}x.
+{floor / ceiling:.3f}x; batch delivery / Faust's consumer, bare agent: {batch / floor:.2f}x;
+worker / bare Faust agent: {worker / floor:.2f}x.
 
 Worker start-up to ready (process start to the ready file): median
 **{statistics.median(startups):.2f} s** ({", ".join(f"{x:.2f}" for x in startups)}); goal <= 5 s.
 """,
         "make bench",
     )
-    assert worker > 0 and ceiling > 0 and floor > 0
+    assert worker > 0 and ceiling > 0 and floor > 0 and batch > 0
