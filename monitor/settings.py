@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(
         default=1.0, gt=0, description="how often deadlines are checked"
     )
+    batch_delivery: bool = Field(
+        default=True,
+        description="hand each fetched batch to the agents under one wait (false: Faust's own "
+        "per-record hand-off)",
+    )
     producer_linger_ms: float = Field(
         default=5.0,
         ge=0,

@@ -22,7 +22,7 @@ class CxApp(faust.App):
     """A Faust app that announces when it is ready (group joined, tables recovered)."""
 
     ready_file: str | None = None
-    batch_delivery = True  # set before the first topic is made to get Faust's own consumer
+    batch_delivery = True  # CXMON_BATCH_DELIVERY; read when the first topic is made
     on_ready_hooks: list[Any]
     on_rebalance_start_hooks: list[Any]
 
@@ -72,7 +72,7 @@ def new_app(settings: Settings, app_id: str, **options: Any) -> CxApp:
     if settings.profile == "fast-start":
         tansu.install()  # the embedded broker's end offsets need correcting for table recovery
     brokers = ";".join(f"kafka://{host}" for host in settings.bootstrap_servers.split(","))
-    return CxApp(
+    app = CxApp(
         app_id,
         broker=brokers,
         topic_partitions=settings.topic_partitions,
@@ -93,6 +93,8 @@ def new_app(settings: Settings, app_id: str, **options: Any) -> CxApp:
         broker_credentials=faust_credentials(settings),
         **options,
     )
+    app.batch_delivery = settings.batch_delivery
+    return app
 
 
 def build_topology(settings: Settings) -> Topology:

@@ -21,9 +21,13 @@ from streams.app import new_app, new_worker
 
 
 def main(bootstrap: str, topic: str, count: int, result: str, batch_delivery: bool) -> None:
-    settings = Settings(bootstrap_servers=bootstrap, profile="fast-start", log_level="warning")
+    settings = Settings(
+        bootstrap_servers=bootstrap,
+        profile="fast-start",
+        log_level="warning",
+        batch_delivery=batch_delivery,
+    )
     app = new_app(settings, f"faust-peer-{uuid.uuid4().hex[:6]}", store="memory://")
-    app.batch_delivery = batch_delivery
     events = app.topic(topic, key_serializer="raw", value_serializer="raw")
     per_customer: Counter[str] = Counter()
     progress = {"seen": 0, "first": 0.0}
