@@ -1,4 +1,5 @@
-"""`make demo`: an embedded broker, a worker process and the simulator; Ctrl-C stops all three."""
+"""`make demo`: an embedded broker, a worker, the notifier and the simulator; Ctrl-C (or SIGTERM)
+stops them all."""
 
 from __future__ import annotations
 
@@ -38,8 +39,16 @@ def _stop(process: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> N
         pass
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(rules: Path, metrics_port: int, rate: float) -> int:
-    """Run everything until Ctrl-C; return an exit code."""
+    """Run everything until Ctrl-C or SIGTERM; return an exit code."""
+    # SIGTERM (a `kill`, a CI timeout) stops the processes the demo started, as Ctrl-C does;
+    # SIGINT too when a shell started the demo in the background with SIGINT ignored.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     WORK.mkdir(parents=True, exist_ok=True)
     ready = WORK / "worker.ready"
     ready.unlink(missing_ok=True)

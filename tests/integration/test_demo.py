@@ -1,0 +1,91 @@
+"""`make demo` as a user runs it: alerts show up, and stopping the demo stops all it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from streams.broker import free_port
+from tests.integration.harness import ROOT
+
+
+def children_of(pid: int) -> list[int]:
+    """The direct children of a process (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_demo_shows_alerts_and_sigterm_stops_every_process_it_started(tmp_path: Path) -> None:
+    log_path = tmp_path / "demo.log"
+    with log_path.open("wb") as log:
+        demo = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "monitor.cli.main",
+                "demo",
+                "--rules",
+                str(ROOT / "rules"),
+                "--metrics-port",
+                str(free_port()),
+            ],
+            cwd=tmp_path,  # the demo keeps its files under .cxmon/demo of where it runs
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "CXMON_ALERTING_PATH": str(ROOT / "alerting.yaml"),
+            },
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    started: list[int] = []
+    try:
+        deadline = time.monotonic() + 90
+        while "[FIRING]" not in log_path.read_text(errors="replace"):
+            assert demo.poll() is None, log_path.read_text(errors="replace")
+            assert time.monotonic() < deadline, log_path.read_text(errors="replace")[-3000:]
+            time.sleep(0.2)
+        deadline = time.monotonic() + 30
+        while len(started) < 4 and time.monotonic() < deadline:  # broker, worker, notifier, sim
+            started = children_of(demo.pid)
+            time.sleep(0.2)
+        assert len(started) == 4, started
+        notifications = tmp_path / ".cxmon" / "demo" / "notifications.log"
+        deadline = time.monotonic() + 30
+        while "[FIRING]" not in (notifications.read_text() if notifications.exists() else ""):
+            assert time.monotonic() < deadline, "the notifier delivered nothing"
+            time.sleep(0.2)
+
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(60) == 0
+        assert "demo: stopping" in log_path.read_text(errors="replace")
+        assert [pid for pid in started if alive(pid)] == []
+        assert not list(tmp_path.glob("*-data")), "a process wrote into the demo's directory"
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
+        for pid in started:
+            if alive(pid):
+                os.killpg(pid, signal.SIGKILL)
