@@ -27,7 +27,12 @@ def main(bootstrap: str, topic: str, count: int, result: str, batch_delivery: bo
         log_level="warning",
         batch_delivery=batch_delivery,
     )
-    app = new_app(settings, f"faust-peer-{uuid.uuid4().hex[:6]}", store="memory://")
+    app = new_app(
+        settings,
+        f"faust-peer-{uuid.uuid4().hex[:6]}",
+        store="memory://",
+        datadir=os.path.join(os.path.dirname(result), "faust-peer-data"),  # not the cwd
+    )
     events = app.topic(topic, key_serializer="raw", value_serializer="raw")
     per_customer: Counter[str] = Counter()
     progress = {"seen": 0, "first": 0.0}
