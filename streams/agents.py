@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import signal
-import weakref
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from aiokafka.partitioner import DefaultPartitioner
-from faust.streams import _current_event  # how Faust knows the record an agent is on
 from rich.console import Console
 
 from monitor.alerts import Alert, alert_from
@@ -31,12 +26,18 @@ from monitor.rules.compiled import CompiledRule
 from monitor.rules.watch import RuleWatch
 from monitor.settings import Settings
 from streams.app import Topology
+from streams.state_table import (
+    current,
+    encode_stored,
+    partition_for,
+    read_stored,
+    slot_of,
+    split_slot,
+)
 
 log = logging.getLogger("cxmon")
-STATE_SEPARATOR = "\x1f"
 INGEST_BATCH = 1000  # input records decoded per batch, at most
 INGEST_WAIT_S = 0.005  # how long a batch waits to fill: the latency batching may add
-partitioner = DefaultPartitioner()
 SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
 
 
@@ -204,7 +205,7 @@ class Detection:
             rule = self.ruleset.rules.get(rule_id)
             if rule is None:
                 continue  # removed by a reload since the event was keyed
-            slot = f"{rule_id}{STATE_SEPARATOR}{key}"
+            slot = slot_of(rule_id, key)
             stored = self._stored(slot)
             state = self._state(stored, rule.state_tag)
             findings.extend(self.ruleset.step(rule, key, state, ref, now))
@@ -217,7 +218,7 @@ class Detection:
         self._index_owned()
         findings: list[Finding] = []
         for slot in self.due.pop_due(partition, now.timestamp()):
-            rule_id, key = slot.split(STATE_SEPARATOR, 1)
+            rule_id, key = split_slot(slot)
             rule = self.ruleset.rules.get(rule_id)
             if rule is None:  # removed by a reload
                 self.topo.state.pop(slot, None)
@@ -240,7 +241,7 @@ class Detection:
         for slot, raw in list(self.topo.state.items()):
             stored = read_stored(raw)
             if stored and stored.get("p") in missing:
-                rule_id = slot.split(STATE_SEPARATOR, 1)[0]
+                rule_id = split_slot(slot)[0]
                 due = stored.get("d", -math.inf) if not self.resweep else -math.inf
                 due = math.inf if due is None else due
                 self.due.set(
@@ -287,7 +288,7 @@ class Detection:
         # A stored due time is only a hint for re-indexing after a rebalance, and an early one is
         # safe, so an event or a sweep that changed nothing else does not write the changelog.
         if previous is None or {**previous, "d": encoded["d"]} != encoded:
-            self.topo.state[slot] = json.dumps(encoded, separators=(",", ":")).encode()
+            self.topo.state[slot] = encode_stored(encoded)
         if self.due.covers(partition):
             when = due_at.timestamp() if due_at is not None else math.inf
             self.due.set(slot, partition, rule.id, when, waiting, breached)
@@ -383,31 +384,6 @@ class Detection:
         for item in alert.evidence:
             when = item.time.strftime("%Y-%m-%d %H:%M")
             self.console.print(f"    {when}  {item.department:<11} {item.type}", markup=False)
-
-
-@contextmanager
-def current(record: Any) -> Iterator[None]:
-    """Make `record` Faust's current event while the agent handles it inside a batch.
-
-    Faust takes the partition of a table write, in the changelog and in the RocksDB store, from
-    the event the stream is on; in a batch that is the batch's last record, not this one.
-    """
-    token = _current_event.set(weakref.ref(record))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
-
-
-def read_stored(raw: bytes | None) -> dict[str, Any] | None:
-    """A table value: the JSON of the state dict (bytes keep a million states out of the
-    garbage collector's way, and the changelog holds the same JSON as before)."""
-    return json.loads(raw) if raw else None
-
-
-def partition_for(key: str, partitions: list[int]) -> int:
-    """The keyed topic's partition for a rule key: the one Kafka's default partitioner picks."""
-    return partitioner(key.encode(), partitions, partitions)  # type: ignore[no-any-return]
 
 
 def install_agents(topo: Topology, detection: Detection, settings: Settings) -> None:

@@ -9,7 +9,6 @@ sizes above 100,000 get one start: recovering a million states takes minutes on 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import statistics
 import tempfile
@@ -33,8 +32,9 @@ from monitor.events import Event
 from monitor.metrics import Metrics
 from monitor.rules import load_rules
 from monitor.settings import Settings
-from streams.agents import STATE_SEPARATOR, Detection, read_stored
+from streams.agents import Detection
 from streams.broker import EmbeddedBroker
+from streams.state_table import encode_stored, read_stored, slot_of
 from tests.bench.report import write_section
 from tests.integration.harness import Deployment
 
@@ -121,8 +121,9 @@ def templates() -> dict[bool, str]:
     for overdue in (False, True):
         glue.topo.state.clear()
         build(glue, 1, now - timedelta(days=4) if overdue else now, first=marker)
-        stored = read_stored(glue.topo.state[f"{RULE}{STATE_SEPARATOR}cust-{marker:07d}"])
-        text = json.dumps({**stored, "p": -9}, separators=(",", ":"))
+        stored = read_stored(glue.topo.state[slot_of(RULE, f"cust-{marker:07d}")])
+        assert stored is not None
+        text = encode_stored({**stored, "p": -9}).decode()
         text = text.replace(f"sim-5-{marker}", "\x00I").replace(f"cust-{marker:07d}", "\x00C")
         out[overdue] = text.replace('"p":-9', '"p":\x00P')
     return out
@@ -147,7 +148,7 @@ async def fill_changelog(bootstrap: str, topic: str, count: int) -> float:
             partition, customer = i % PARTITIONS, f"cust-{i:07d}"
             value = values[i < OVERDUE].replace("\x00P", str(partition))
             value = value.replace("\x00I", f"sim-5-{i}").replace("\x00C", customer)
-            key = codecs.dumps("json", f"{RULE}{STATE_SEPARATOR}{customer}")
+            key = codecs.dumps("json", slot_of(RULE, customer))
             await producer.send(topic, key=key, value=value.encode(), partition=partition)
         await producer.flush()
     finally:
