@@ -11,40 +11,38 @@ T0 = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
 REF = EventRef("e1", "billing", "invoice.charged", T0, "c1", {"amount": 25})
 BARE = EventRef("e2", "support", "fee.waiver_promised", T0 + timedelta(microseconds=5), "c1")
 
+# The stored layout of REF and BARE, spelled out: a change to it must show here.
+REF_JSON = {
+    "id": "e1",
+    "source": "billing",
+    "type": "invoice.charged",
+    "time": "2026-05-01T09:30:00Z",
+    "subject": "c1",
+    "data": {"amount": 25},
+}
+BARE_JSON = {
+    "id": "e2",
+    "source": "support",
+    "type": "fee.waiver_promised",
+    "time": "2026-05-01T09:30:00.000005Z",
+    "subject": "c1",
+}
+
 STORED = {
     "held": [
         {
             "slot": "first",
-            "event": {
-                "id": "e1",
-                "source": "billing",
-                "type": "invoice.charged",
-                "time": "2026-05-01T09:30:00Z",
-                "subject": "c1",
-                "data": {"amount": 25},
-            },
+            "event": REF_JSON,
         },
         {
             "slot": "match",
-            "event": {
-                "id": "e2",
-                "source": "support",
-                "type": "fee.waiver_promised",
-                "time": "2026-05-01T09:30:00.000005Z",
-                "subject": "c1",
-            },
+            "event": BARE_JSON,
             "tag": "'x'",
         },
     ],
     "expectations": [
         {
-            "opened_by": {
-                "id": "e2",
-                "source": "support",
-                "type": "fee.waiver_promised",
-                "time": "2026-05-01T09:30:00.000005Z",
-                "subject": "c1",
-            },
+            "opened_by": BARE_JSON,
             "due": "2026-05-01T11:30:00+02:00",
             "breached_at": "2026-05-01T10:00:00Z",
         }
@@ -52,16 +50,7 @@ STORED = {
     "firing": [
         {
             "identity": ["billing|e1"],
-            "bindings": {
-                "first": {
-                    "id": "e1",
-                    "source": "billing",
-                    "type": "invoice.charged",
-                    "time": "2026-05-01T09:30:00Z",
-                    "subject": "c1",
-                    "data": {"amount": 25},
-                }
-            },
+            "bindings": {"first": REF_JSON},
             "event_time": "2026-05-01T09:30:00Z",
         }
     ],
