@@ -184,9 +184,17 @@ class Detection:
         await self.publish_all(findings)
 
     async def publish_all(self, findings: list[Finding]) -> None:
+        """Publish a batch's alerts, then write the states it changed to the changelog.
+
+        The alerts are delivered first: a state in the changelog remembers the events it has
+        seen, so a worker that restarts before committing would skip those events as duplicates
+        and never raise an alert that had not left.
+        """
         self._drain_engine_counters()
-        for finding in findings:
-            await self.publish(alert_from(finding), finding)
+        delivered = [await self.publish(alert_from(finding), finding) for finding in findings]
+        if delivered:
+            await asyncio.gather(*delivered)
+        await self.topo.state.flush_changelog()
 
     def apply(
         self, key: str, partition: int, payload: dict[str, Any], rule_ids: list[str]
@@ -357,9 +365,10 @@ class Detection:
             self.metrics.duplicate_deliveries.inc(self.ruleset.duplicates)
             self.ruleset.duplicates = 0
 
-    async def publish(self, alert: Alert, finding: Finding) -> None:
-        """Write the alert to the durable outbox topic, count it, and show it."""
-        await self.topo.alerts.send(key=alert.fingerprint, value=alert.to_bytes())
+    async def publish(self, alert: Alert, finding: Finding) -> Any:
+        """Write the alert to the durable outbox topic, count it, and show it; the result is
+        awaited for its delivery."""
+        delivery = await self.topo.alerts.send(key=alert.fingerprint, value=alert.to_bytes())
         self.metrics.alerts_published.labels(status=alert.status).inc()
         self.metrics.conflicts.labels(
             alert.rule_id,
@@ -374,6 +383,7 @@ class Detection:
             self.metrics.detection_latency.labels(kind=alert.kind).observe(max(lag, 0.0))
         if self.console is not None:
             self.show(alert)
+        return delivery
 
     def show(self, alert: Alert) -> None:
         """Print one alert to the console (colour on a terminal, plain when piped)."""

@@ -14,6 +14,7 @@ import faust
 from monitor.settings import Settings
 from streams import consumer, tansu
 from streams.kafka_security import faust_credentials
+from streams.state_table import StateTable
 
 log = logging.getLogger("cxmon")
 
@@ -109,12 +110,15 @@ def build_topology(settings: Settings) -> Topology:
         keyed=app.topic(settings.topic_keyed, key_type=str, value_serializer="json"),
         alerts=app.topic(settings.topic_alerts, key_type=str, value_serializer="raw"),
         dlq=app.topic(settings.topic_dlq, key_serializer="raw", value_serializer="raw"),
-        state=app.Table(
-            "cx-state",
-            default=None,
-            key_type=str,
-            value_type=bytes,  # raw: the JSON bytes the detect agent writes
-            partitions=settings.topic_partitions,
+        state=app.tables.add(
+            StateTable(
+                app,
+                name="cx-state",
+                default=None,
+                key_type=str,
+                value_type=bytes,  # raw: the JSON bytes the detect agent writes
+                partitions=settings.topic_partitions,
+            )
         ),
     )
 
