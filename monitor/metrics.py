@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -12,14 +14,29 @@ from monitor.events.rejects import RejectReason
 from monitor.rules.compiled import CompiledRule
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+log = logging.getLogger("cxmon")
 HANDOFF_BUCKETS = (60, 300, 900, 3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400, 3 * 86400, 7 * 86400)
 
 
-class Metrics:
-    """The worker's metrics. Create once per process with the registry to expose."""
+OTHER = "other"  # the label value of departments and event types over the series limit
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+
+class Metrics:
+    """The worker's metrics. Create once per process with the registry to expose.
+
+    Departments and event types come from producers, so a producer that invents them must not
+    be able to invent series: beyond the pairs the rules listen to, at most `max_event_series`
+    (department, type) pairs get their own series; later new types count as type "other" under
+    their department, and departments beyond `max_event_series` as department "other".
+    """
+
+    def __init__(self, registry: CollectorRegistry, max_event_series: int = 1000) -> None:
         self.registry = registry
+        self.max_event_series = max_event_series
+        self._consumed: dict[tuple[str, str], Any] = {}  # label pair -> its counter child
+        self._departments: set[str] = set()
+        self._new_pairs = 0  # pairs counted that no rule listens to
+        self._over_limit = False
         self.build_info = Info("cxmon_build", "cxmon version", registry=registry)
         self.build_info.info({"version": __version__})
         self.events_consumed = Counter(
@@ -124,6 +141,42 @@ class Metrics:
         for outcome in ("success", "failure"):
             self.rule_reloads.labels(outcome=outcome)
 
+    def count_consumed(self, department: str, type_: str) -> None:
+        """Count one accepted event under its department and type, or "other" over the limit."""
+        child = self._consumed.get((department, type_))
+        if child is None:
+            child = self._new_consumed(department, type_)
+        child.inc()
+
+    def department_label(self, department: str) -> str:
+        """The department as a label value: "other" once `max_event_series` departments are."""
+        if department in self._departments:
+            return department
+        if len(self._departments) < self.max_event_series:
+            self._departments.add(department)
+            return department
+        return OTHER
+
+    def _new_consumed(self, department: str, type_: str) -> Any:
+        label = self.department_label(department)
+        if label != OTHER and self._new_pairs < self.max_event_series:
+            self._new_pairs += 1
+            pair = (label, type_)
+        else:
+            pair = (label, OTHER)
+            if pair in self._consumed:
+                return self._consumed[pair]
+            if not self._over_limit:
+                self._over_limit = True
+                log.warning(
+                    "more than %d department/event type pairs: later ones count as type %r "
+                    "in cxmon_events_consumed_total (setting max_event_series)",
+                    self.max_event_series,
+                    OTHER,
+                )
+        child = self._consumed[pair] = self.events_consumed.labels(*pair)
+        return child
+
     def rules_loaded_outcome(self, success: bool) -> None:
         """Count a rule (re)load and remember whether the running rules match the files."""
         self.rule_reloads.labels(outcome="success" if success else "failure").inc()
@@ -138,8 +191,11 @@ class Metrics:
                 for department in sorted({department_of(s) for s in matcher.sources or ()}):
                     self.late_events.labels(department=department)
                     self.events_out_of_order.labels(department=department)
+                    self._departments.add(department)
                     for type_ in sorted(matcher.types):
-                        self.events_consumed.labels(department=department, type=type_)
+                        self._consumed[(department, type_)] = self.events_consumed.labels(
+                            department, type_
+                        )
             source, target = rule.gap
             for status in ("firing", "resolved"):
                 self.conflicts.labels(rule.id, rule.kind, rule.severity, source, target, status)

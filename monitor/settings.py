@@ -78,6 +78,12 @@ class Settings(BaseSettings):
         ge=10,
         description="per rule and customer: remembered events/ids beyond it evict the oldest",
     )
+    max_event_series: int = Field(
+        default=1000,
+        ge=1,
+        description="department/event type pairs counted under their own names in metrics, "
+        "beyond the rules' own; later ones count as type 'other'",
+    )
     max_rules: int = Field(default=1000, ge=1, description="more rules refuse to load")
     max_rule_file_bytes: int = Field(
         default=1024 * 1024, ge=1, description="larger rule files refuse to load"

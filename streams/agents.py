@@ -136,7 +136,7 @@ class Detection:
             return None, {}
         watermark = self.watermarks.setdefault(message.partition, Watermark(self.lateness))
         if watermark.is_too_late(event.time):
-            self.metrics.late_events.labels(department=event.department).inc()
+            self.metrics.late_events.labels(self.metrics.department_label(event.department)).inc()
             detail = (
                 f"event time {event.time.isoformat()} is behind the watermark "
                 f"{watermark.value.isoformat()} (lateness {watermark.lateness})"
@@ -144,9 +144,11 @@ class Detection:
             await self.dead_letter(record, RejectReason.TOO_LATE, detail)
             return None, {}
         if event.time < watermark.highest:
-            self.metrics.events_out_of_order.labels(department=event.department).inc()
+            self.metrics.events_out_of_order.labels(
+                self.metrics.department_label(event.department)
+            ).inc()
         watermark.observe(event.time)
-        self.metrics.events_consumed.labels(event.department, event.type).inc()
+        self.metrics.count_consumed(event.department, event.type)
         by_key: dict[str, list[str]] = defaultdict(list)
         for route in self.ruleset.routes(event):
             by_key[route.key].append(route.rule.id)

@@ -32,7 +32,7 @@ def run_worker(settings: Settings) -> None:
         raise RuleError(loaded.errors)
     disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` only clutters
     registry = CollectorRegistry()
-    metrics = Metrics(registry)
+    metrics = Metrics(registry, max_event_series=settings.max_event_series)
     metrics.init_rules(loaded.rules)
     metrics.rules_loaded_outcome(success=True)
     # Served from before the first Kafka call: liveness holds while topics are being created.

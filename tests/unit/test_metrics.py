@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.metrics import Metrics
@@ -54,3 +55,42 @@ def test_a_failed_reload_is_counted_and_flagged_until_one_succeeds() -> None:
     metrics.rules_loaded_outcome(success=True)
     assert _value(registry, "cxmon_rules_last_reload_successful") == 1
     assert _value(registry, "cxmon_rule_reloads_total", outcome="success") == 2
+
+
+def _series(registry: CollectorRegistry, name: str) -> list[dict[str, str]]:
+    return [
+        sample.labels
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == name
+    ]
+
+
+def test_producers_cannot_invent_series_beyond_the_limit(caplog: pytest.LogCaptureFixture) -> None:
+    registry = CollectorRegistry()
+    metrics = Metrics(registry, max_event_series=3)
+    metrics.init_rules(load_rules([RULES]).rules)
+    rules_own = len(_series(registry, "cxmon_events_consumed_total"))
+    metrics.count_consumed("billing", "invoice.charged")  # a pair a rule listens to
+    for n in range(3):
+        metrics.count_consumed("billing", f"invoice.kind-{n}")
+    for n in range(3, 10_000):  # a producer putting an id into the type
+        metrics.count_consumed("billing", f"invoice.kind-{n}")
+    for n in range(10_000):  # ... and into the source
+        metrics.count_consumed(f"tenant-{n}", "x")
+        metrics.late_events.labels(metrics.department_label(f"late-{n}")).inc()
+
+    consumed = "cxmon_events_consumed_total"
+    assert _value(registry, consumed, department="billing", type="invoice.charged") == 1
+    assert _value(registry, consumed, department="billing", type="invoice.kind-2") == 1
+    assert _value(registry, consumed, department="billing", type="invoice.kind-3") is None
+    assert _value(registry, consumed, department="billing", type="other") == 9_997
+    assert _value(registry, consumed, department="other", type="other") is not None
+    total = sum(_value(registry, consumed, **labels) or 0 for labels in _series(registry, consumed))
+    assert total == 1 + 10_000 + 10_000  # every event is counted somewhere
+    assert len(_series(registry, consumed)) <= rules_own + 3 + 4  # + "other" per department
+    assert len(_series(registry, "cxmon_late_events_total")) <= 3 + 1 + 6  # rule departments
+    assert [r.message for r in caplog.records].count(
+        "more than 3 department/event type pairs: later ones count as type 'other' "
+        "in cxmon_events_consumed_total (setting max_event_series)"
+    ) == 1
