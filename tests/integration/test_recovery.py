@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 
 from monitor.events import Event
 from tests.integration.harness import Deployment, publish
@@ -127,3 +130,41 @@ def test_worker_recovers_by_itself_after_the_broker_froze_for_20s(tmp_path: Path
             publish(deployment, *waiver_and_charge("after-freeze"))
             alerts = deployment.alerts(expect=2, timeout_s=90)
         assert sorted(a["key"] for a in alerts) == ["after-freeze", "before-freeze"], worker.log()
+
+
+def _changelog(deployment: Deployment, *, until: int, timeout_s: float = 30.0) -> list[Any]:
+    """The state changelog's records, read until a state records `until` open expectations."""
+    topic = f"cxmon-test-{deployment.suffix}-cx-state-changelog"
+    consumer = KafkaConsumer(bootstrap_servers=deployment.bootstrap, consumer_timeout_ms=200)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not consumer.partitions_for_topic(topic):
+            assert time.monotonic() < deadline, f"no {topic}"
+            time.sleep(0.1)
+        consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)])
+        consumer.seek_to_beginning()
+        records: list[Any] = []
+        while not any(r.value and json.loads(r.value)["o"] == until for r in records):
+            assert time.monotonic() < deadline, f"{len(records)} records, none with {until} open"
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
+
+
+def test_a_batch_writes_each_state_it_changed_once_to_the_changelog(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    rules = _rules(tmp_path, "1h")
+    now = datetime.now(UTC)
+    deals = [_deal("busy-customer", now + timedelta(seconds=n), f"D-{n}") for n in range(60)]
+    with deployment.worker(rules) as worker:
+        publish(deployment, *deals)  # one request: the worker takes them in one or a few batches
+        records = _changelog(deployment, until=len(deals))
+    # Faust alone would write one record per change: 60 for the one customer's state
+    assert 1 <= len(records) < len(deals) // 2, worker.log()
+    # keys as Faust writes them (JSON strings), so a restart recovers them as before
+    assert {json.loads(r.key) for r in records} == {"quick-handoff-stalled\x1fbusy-customer"}
+    last = json.loads(records[-1].value)
+    assert (last["o"], last["b"], len(last["s"]["seen"])) == (60, 0, 60)
