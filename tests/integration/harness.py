@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +175,31 @@ class Deployment:
         """Alerts from the alerts topic, as dicts."""
         records = self.read("alerts", expect=expect, timeout_s=timeout_s, quiet_s=quiet_s)
         return [json.loads(r.value) for r in records]
+
+
+def read_until(
+    bootstrap: str, topic: str, done: Callable[[list[Any]], bool], *, timeout_s: float = 20
+) -> list[Any]:
+    """Records of any topic from its start (assigned partitions, no group), read until `done`
+    holds for them or the time is up; the caller checks which."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        consumer.assign(
+            [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        )
+        consumer.seek_to_beginning()
+        records: list[Any] = []
+        while not done(records) and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
+                records.extend(batch)
+        return records
+    finally:
+        consumer.close()
 
 
 def _partitions(consumer: KafkaConsumer, topic: str, timeout_s: float) -> list[int]:

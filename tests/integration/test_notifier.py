@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from monitor.alerts.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from monitor.alerts.model import Alert, EvidenceItem
 from streams.broker import free_port
-from tests.integration.harness import ROOT, Deployment, WorkerProcess
+from tests.integration.harness import ROOT, Deployment, WorkerProcess, read_until
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret-signing-key-for-tests"  # noqa: S105 - a test key for a local receiver
@@ -306,27 +306,10 @@ route:
 def read_topic(
     deployment: Deployment, topic: str, *, expect: int, timeout_s: float = 20
 ) -> list[Any]:
-    """Records of one of the notifier's topics (kafka-python, assigned partitions, no group)."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=deployment.bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
+    """Records of one of the notifier's topics, once `expect` of them arrived."""
+    return read_until(
+        deployment.bootstrap, topic, lambda records: len(records) >= expect, timeout_s=timeout_s
     )
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        consumer.assign(
-            [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        )
-        consumer.seek_to_beginning()
-        records: list[Any] = []
-        while len(records) < expect and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=200).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
 
 
 def test_a_silence_stops_delivery_and_its_expiry_resumes_it(

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from monitor.events import Event
-from tests.integration.harness import Deployment, publish
+from tests.integration.harness import Deployment, publish, read_until
 
 pytestmark = pytest.mark.integration
 STORES = pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
@@ -132,25 +131,16 @@ def test_worker_recovers_by_itself_after_the_broker_froze_for_20s(tmp_path: Path
         assert sorted(a["key"] for a in alerts) == ["after-freeze", "before-freeze"], worker.log()
 
 
-def _changelog(deployment: Deployment, *, until: int, timeout_s: float = 30.0) -> list[Any]:
+def _changelog(deployment: Deployment, *, until: int) -> list[Any]:
     """The state changelog's records, read until a state records `until` open expectations."""
     topic = f"cxmon-test-{deployment.suffix}-cx-state-changelog"
-    consumer = KafkaConsumer(bootstrap_servers=deployment.bootstrap, consumer_timeout_ms=200)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while not consumer.partitions_for_topic(topic):
-            assert time.monotonic() < deadline, f"no {topic}"
-            time.sleep(0.1)
-        consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)])
-        consumer.seek_to_beginning()
-        records: list[Any] = []
-        while not any(r.value and json.loads(r.value)["o"] == until for r in records):
-            assert time.monotonic() < deadline, f"{len(records)} records, none with {until} open"
-            for batch in consumer.poll(timeout_ms=200).values():
-                records.extend(batch)
-        return records
-    finally:
-        consumer.close()
+
+    def holds_all(records: list[Any]) -> bool:
+        return any(r.value and json.loads(r.value)["o"] == until for r in records)
+
+    records = read_until(deployment.bootstrap, topic, holds_all, timeout_s=30)
+    assert holds_all(records), f"{len(records)} records, none with {until} open"
+    return records
 
 
 def test_a_batch_writes_each_state_it_changed_once_to_the_changelog(
