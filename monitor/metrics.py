@@ -13,11 +13,9 @@ from monitor.events.envelope import department_of
 from monitor.events.rejects import RejectReason
 from monitor.rules.compiled import CompiledRule
 
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 log = logging.getLogger("cxmon")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 HANDOFF_BUCKETS = (60, 300, 900, 3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400, 3 * 86400, 7 * 86400)
-
-
 OTHER = "other"  # the label value of departments and event types over the series limit
 
 
@@ -147,6 +145,14 @@ class Metrics:
         if child is None:
             child = self._new_consumed(department, type_)
         child.inc()
+
+    def count_late(self, department: str) -> None:
+        """Count one event dead-lettered as too late, by department (or "other")."""
+        self.late_events.labels(self.department_label(department)).inc()
+
+    def count_out_of_order(self, department: str) -> None:
+        """Count one event accepted out of order, by department (or "other")."""
+        self.events_out_of_order.labels(self.department_label(department)).inc()
 
     def department_label(self, department: str) -> str:
         """The department as a label value: "other" once `max_event_series` departments are."""

@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from monitor.alerts import Alert, alert_from
+from monitor.alerts.console import print_alert
 from monitor.engine import Finding, KeyState, Ruleset
 from monitor.engine.clock import Watermark
 from monitor.engine.due import DueIndex, next_due
@@ -38,7 +39,6 @@ from streams.state_table import (
 log = logging.getLogger("cxmon")
 INGEST_BATCH = 1000  # input records decoded per batch, at most
 INGEST_WAIT_S = 0.005  # how long a batch waits to fill: the latency batching may add
-SEVERITY_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan"}
 
 
 class Detection:
@@ -136,7 +136,7 @@ class Detection:
             return None, {}
         watermark = self.watermarks.setdefault(message.partition, Watermark(self.lateness))
         if watermark.is_too_late(event.time):
-            self.metrics.late_events.labels(self.metrics.department_label(event.department)).inc()
+            self.metrics.count_late(event.department)
             detail = (
                 f"event time {event.time.isoformat()} is behind the watermark "
                 f"{watermark.value.isoformat()} (lateness {watermark.lateness})"
@@ -144,9 +144,7 @@ class Detection:
             await self.dead_letter(record, RejectReason.TOO_LATE, detail)
             return None, {}
         if event.time < watermark.highest:
-            self.metrics.events_out_of_order.labels(
-                self.metrics.department_label(event.department)
-            ).inc()
+            self.metrics.count_out_of_order(event.department)
         watermark.observe(event.time)
         self.metrics.count_consumed(event.department, event.type)
         by_key: dict[str, list[str]] = defaultdict(list)
@@ -384,18 +382,8 @@ class Detection:
             lag = (alert.detected_at - alert.event_time).total_seconds()
             self.metrics.detection_latency.labels(kind=alert.kind).observe(max(lag, 0.0))
         if self.console is not None:
-            self.show(alert)
+            print_alert(self.console, alert)
         return delivery
-
-    def show(self, alert: Alert) -> None:
-        """Print one alert to the console (colour on a terminal, plain when piped)."""
-        if self.console is None:
-            return
-        style = SEVERITY_STYLE.get(alert.severity, "") if alert.status == "firing" else "green"
-        self.console.print(alert.one_line(), style=style, markup=False)
-        for item in alert.evidence:
-            when = item.time.strftime("%Y-%m-%d %H:%M")
-            self.console.print(f"    {when}  {item.department:<11} {item.type}", markup=False)
 
 
 def install_agents(topo: Topology, detection: Detection, settings: Settings) -> None:

@@ -78,7 +78,7 @@ def test_producers_cannot_invent_series_beyond_the_limit(caplog: pytest.LogCaptu
         metrics.count_consumed("billing", f"invoice.kind-{n}")
     for n in range(10_000):  # ... and into the source
         metrics.count_consumed(f"tenant-{n}", "x")
-        metrics.late_events.labels(metrics.department_label(f"late-{n}")).inc()
+        metrics.count_late(f"late-{n}")
 
     consumed = "cxmon_events_consumed_total"
     assert _value(registry, consumed, department="billing", type="invoice.charged") == 1
