@@ -15,12 +15,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m monitor.cli.main demo
+	$(PY) -m cli.main demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check monitor streams tests deploy dashboards
-	$(VENV)/bin/ruff format --check monitor streams tests deploy dashboards
-	$(VENV)/bin/mypy monitor streams
+	$(VENV)/bin/ruff check monitor streams cli tests deploy dashboards
+	$(VENV)/bin/ruff format --check monitor streams cli tests deploy dashboards
+	$(VENV)/bin/mypy monitor streams cli
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q tests/unit

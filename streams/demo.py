@@ -69,7 +69,7 @@ def run_demo(rules: Path, metrics_port: int, rate: float) -> int:
             "CXMON_LOG_LEVEL": "warning",
             "CXMON_NOTIFIER_METRICS_PORT": str(metrics_port + 1),
         }
-        cxmon = [sys.executable, "-m", "monitor.cli.main"]
+        cxmon = [sys.executable, "-m", "cli.main"]
         try:
             started = time.monotonic()
             print(f"demo: broker on {broker.bootstrap}; starting a worker ...", flush=True)

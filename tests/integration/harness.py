@@ -117,7 +117,7 @@ class Deployment:
         )
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "monitor.cli.main", "run"],
+                [sys.executable, "-m", "cli.main", "run"],
                 env=env,
                 cwd=ROOT,
                 stdout=log,

@@ -42,7 +42,7 @@ def test_demo_shows_alerts_and_sigterm_stops_every_process_it_started(tmp_path: 
             [
                 sys.executable,
                 "-m",
-                "monitor.cli.main",
+                "cli.main",
                 "demo",
                 "--rules",
                 str(ROOT / "rules"),

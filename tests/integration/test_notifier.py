@@ -127,7 +127,7 @@ def notifier(
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli.main", "notify"],
+            [sys.executable, "-m", "cli.main", "notify"],
             env=env,
             cwd=ROOT,
             stdout=log,
@@ -328,7 +328,7 @@ route:
   group_interval: 0s
 """
     with notifier(deployment, alerting) as (proc, env):
-        cli = [sys.executable, "-m", "monitor.cli.main", "silence"]
+        cli = [sys.executable, "-m", "cli.main", "silence"]
         added = subprocess.run(
             [
                 *cli,

@@ -115,7 +115,7 @@ SILENCED_RULE = "billing-charges-waived-fee"
 def _silence(env: dict[str, str]) -> None:
     added = subprocess.run(
         [
-            *(sys.executable, "-m", "monitor.cli.main", "silence", "add"),
+            *(sys.executable, "-m", "cli.main", "silence", "add"),
             *("--match", f"rule={SILENCED_RULE}", "--for", "1h", "--comment", "dashboard test"),
         ],
         env=env,

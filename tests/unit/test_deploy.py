@@ -145,7 +145,7 @@ def test_compose_commands_exist_in_the_cli(compose: dict[str, Any]) -> None:
             for part in compose["services"][name]["command"]
         ]
         result = subprocess.run(
-            [sys.executable, "-m", "monitor.cli.main", *command[:1], "--help"],
+            [sys.executable, "-m", "cli.main", *command[:1], "--help"],
             capture_output=True,
             text=True,
             timeout=60,
@@ -392,7 +392,7 @@ def test_the_baked_alerting_config_works_with_the_compose_environment(
     assert referenced <= set(notifier), referenced - set(notifier)
     env = {"PATH": "", **{name: "" for name in referenced}}
     result = subprocess.run(
-        [sys.executable, "-m", "monitor.cli.main", "validate", "alerting.yaml"],
+        [sys.executable, "-m", "cli.main", "validate", "alerting.yaml"],
         env=env,
         cwd=ROOT,
         capture_output=True,

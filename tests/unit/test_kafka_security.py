@@ -257,7 +257,7 @@ def test_a_broken_settings_file_names_its_position(tmp_path: Path) -> None:
 def test_the_cli_reports_bad_settings_without_a_traceback(tmp_path: Path) -> None:
     env = {"CXMON_SECURITY_PROTOCOL": "SASL_SSL", "CXMON_SASL_PASSWORD": PASSWORD, "PATH": ""}
     result = subprocess.run(
-        [sys.executable, "-m", "monitor.cli.main", "publish", "-"],
+        [sys.executable, "-m", "cli.main", "publish", "-"],
         env=env,
         cwd=ROOT,
         input=b"",

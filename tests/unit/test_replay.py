@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from monitor.authoring import replay as replay_module
 from monitor.authoring.replay import ReplayResult, diff_alerts, replay
-from monitor.cli.main import app
 from monitor.engine.detector import Detector
 from monitor.engine.ruleset import Ruleset
 from monitor.engine.state import Finding

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from monitor.cli.main import app
+from cli.main import app
 
 RULES = Path(__file__).resolve().parents[3] / "rules"
 runner = CliRunner()

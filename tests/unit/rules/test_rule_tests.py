@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from monitor.authoring.ruletests import (
     collect_test_files,
     parse_offset,
     run_rule_tests,
     run_test_file,
 )
-from monitor.cli.main import app
 from monitor.errors import IssueCode
 
 RULES = Path(__file__).resolve().parents[3] / "rules"

@@ -23,7 +23,7 @@ SASL = {
 
 def cxmon(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "monitor.cli.main", *args],
+        [sys.executable, "-m", "cli.main", *args],
         env={**os.environ, **SASL, **env},
         cwd=ROOT,
         capture_output=True,

@@ -12,9 +12,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from monitor.cli import author
-from monitor.cli import notify as notify_cli
-from monitor.cli.render import print_issues
+from cli import author
+from cli import notify as notify_cli
+from cli.render import print_issues
 from monitor.errors import RuleError
 from monitor.events.envelope import utcnow
 from monitor.rules import LoadResult, load_rules

@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli.render import print_issues
 from monitor.alerts import Alert
 from monitor.authoring.replay import ReplayResult, diff_alerts, replay
 from monitor.authoring.ruletests import FileResult, parse_offset, run_rule_tests
-from monitor.cli.render import print_issues
 from monitor.engine.ruleset import KINDS, Ruleset
 from monitor.rules import LoadResult, load_rules
 

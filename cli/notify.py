@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from cli.render import print_issues
 from monitor.alerts.channels.webhook import payload
 from monitor.alerts.labels import parse_labels
 from monitor.alerts.loader import AlertingConfig, load_alerting
@@ -26,7 +27,6 @@ from monitor.alerts.secrets import Redactor, install_log_redaction
 from monitor.alerts.silences import new_silence
 from monitor.alerts.stages.deliver import DeliverStage, RetryPolicy
 from monitor.alerts.stages.route import match_routes
-from monitor.cli.render import print_issues
 from monitor.events.envelope import utcnow
 from monitor.metrics import NotifierMetrics
 from monitor.rules.durations import parse_duration
