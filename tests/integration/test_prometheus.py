@@ -56,6 +56,22 @@ def test_promtool_accepts_config_rules_and_rule_tests() -> None:
     _promtool("test", "rules", *map(str, sorted((DEPLOY / "tests").glob("*.yml"))))
 
 
+def test_promtool_accepts_rules_rendered_for_kubernetes(tmp_path: Path) -> None:
+    rendered = subprocess.run(
+        [
+            *(sys.executable, str(DEPLOY / "render.py")),
+            *("--worker", 'namespace="cx",service="cxmon-worker"'),
+            *("--notifier", 'namespace="cx",service=~"cxmon-notifier|cxmon-notify"'),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = tmp_path / "cxmon.rules.yml"
+    path.write_text(rendered, encoding="utf-8")
+    _promtool("check", "rules", str(path))
+
+
 def _traffic() -> list[Event]:
     """Four days of simulated journeys, half of them going wrong, in event-time order, with
     one handoff sure to have breached its SLA (the simulated ones depend on the draw)."""
