@@ -21,8 +21,28 @@ FIRING = 'cxmon_conflicts_total{status="firing"}'
 BREACHES = 'cxmon_conflicts_total{kind="stalled",status="firing"}'
 
 
+# Grafana's alert list panel lists alert *rules* from rule sources (Prometheus, Loki, Mimir);
+# alerts posted to an external Alertmanager are not among them. They are in Grafana's alert
+# groups view of the provisioned Alertmanager data source
+# (deploy/grafana/provisioning/datasources/alertmanager.yml), which this link opens.
+OPEN_CONFLICTS_LINK = {
+    "type": "link",
+    "title": "Open conflicts (Alertmanager)",
+    "tooltip": "cxmon's firing conflicts as the Alertmanager receiver posted them, by gap",
+    "url": "/alerting/groups?alertmanager=Alertmanager&groupBy=from_department,to_department",
+    "icon": "bolt",
+    "targetBlank": False,
+}
+
+
 def gap_overview() -> Panel:
     """Where departments contradict each other, and how often."""
+    board = _gap_overview()
+    board["links"] = [*board["links"], OPEN_CONFLICTS_LINK]
+    return board
+
+
+def _gap_overview() -> Panel:
     return dashboard(
         "cxmon-gap-overview",
         "cxmon / CX gap overview",

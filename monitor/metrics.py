@@ -266,8 +266,16 @@ class NotifierMetrics:
         self.silences_active = Gauge(
             "cxmon_silences_active", "Silences currently in force", registry=registry
         )
+        self.alertmanager_resends = Counter(
+            "cxmon_alertmanager_resends_total",
+            "Rounds re-posting the alerts still firing to Alertmanager, by outcome",
+            ["outcome"],
+            registry=registry,
+        )
         for status in ("firing", "resolved"):
             self.alerts_received.labels(status=status)
+        for outcome in ("success", "failure"):
+            self.alertmanager_resends.labels(outcome=outcome)
 
     def init_receivers(self, receivers: Iterable[tuple[str, str]]) -> None:
         """Create every (receiver, channel) series at zero so panels show 0, not "no data"."""

@@ -219,7 +219,11 @@ class Notifier:
         self.silences = SilenceBook()
         self.seen = SeenAlerts(self.outbox.mark_seen)
         factory = ChannelFactory(
-            env, redactor, write, kafka=lambda topic: KafkaChannel(self.outbox, topic)
+            env,
+            redactor,
+            write,
+            kafka=lambda topic: KafkaChannel(self.outbox, topic),
+            on_resend=lambda outcome: metrics.alertmanager_resends.labels(outcome=outcome).inc(),
         )
         self.receivers = build_receivers(config, factory)
         metrics.init_receivers(channel_labels(self.receivers))

@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 from monitor.rules.durations import parse_duration
 from monitor.rules.schema import Weekday
 
-ChannelType = Literal["apprise", "webhook", "console", "kafka"]
+ChannelType = Literal["apprise", "webhook", "console", "kafka", "alertmanager"]
 ALL_DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REDACTABLE = ("key", "message", "note", "evidence", "evidence.id", "labels", "runbook")
 _HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
@@ -44,15 +44,31 @@ class ChannelSpec(_Spec):
     """One destination. A plain string in the file is short for `{url: ...}`."""
 
     url: str | None = Field(
-        default=None, description="Apprise URL, console://, kafka://TOPIC, or the webhook URL"
+        default=None,
+        description="Apprise URL, console://, kafka://TOPIC, alertmanager://HOST:PORT, "
+        "or the webhook URL",
     )
     url_file: str | None = Field(default=None, description="read the URL from this file")
     type: ChannelType | None = Field(
-        default=None, description="default: console/kafka by scheme, else apprise"
+        default=None, description="default: console/kafka/alertmanager by scheme, else apprise"
     )
     secret: str | None = Field(default=None, description="webhook HMAC-SHA256 key, e.g. ${VAR}")
     secret_file: str | None = None
     timeout: Duration = timedelta(seconds=10)
+    resend: Duration = Field(
+        default=timedelta(minutes=1),
+        description="alertmanager: re-post alerts still firing this often",
+    )
+    key_label: bool = Field(
+        default=False, description="alertmanager: add the customer key as the `key` label"
+    )
+
+    @field_validator("resend")
+    @classmethod
+    def _resend(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise PydanticCustomError("resend", "resend must be at least 1s")
+        return value
 
     def kind(self) -> ChannelType:
         """The channel type, from `type` or the URL's scheme."""
@@ -63,6 +79,8 @@ class ChannelSpec(_Spec):
             return "console"
         if url.startswith("kafka:"):
             return "kafka"
+        if url.startswith(("alertmanager:", "alertmanagers:")):
+            return "alertmanager"
         return "apprise"
 
 

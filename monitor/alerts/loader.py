@@ -252,6 +252,14 @@ def url_problem(channel: ChannelSpec, url: str) -> str | None:
             if url.startswith(("http://", "https://"))
             else f"a webhook URL must be http(s)://, got {url!r}"
         )
+    if kind == "alertmanager":
+        from monitor.alerts.channels.alertmanager import api_url
+
+        try:
+            api_url(url)
+        except ValueError as exc:
+            return str(exc)
+        return None
     import apprise
 
     if apprise.Apprise.instantiate(url) is None:

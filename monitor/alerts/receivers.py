@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from monitor.alerts.channels import Channel
+from monitor.alerts.channels.alertmanager import AlertmanagerChannel
 from monitor.alerts.channels.apprise import AppriseChannel
 from monitor.alerts.channels.console import ConsoleChannel
 from monitor.alerts.channels.webhook import WebhookChannel
@@ -33,6 +34,7 @@ class ChannelFactory:
     redactor: Redactor
     console_write: Callable[[str], None]
     kafka: KafkaFactory | None = None
+    on_resend: Callable[[str], None] | None = None  # alertmanager re-post rounds, by outcome
 
     def build(self, spec: ChannelSpec) -> Channel:
         """One channel; raises SecretError (unset secret) or ValueError (bad URL)."""
@@ -44,6 +46,15 @@ class ChannelFactory:
         if kind == "webhook":
             secret = resolve_secret(spec, self.env, self.redactor)
             return WebhookChannel(url, secret, timeout, self.redactor)
+        if kind == "alertmanager":
+            return AlertmanagerChannel(
+                url,
+                self.redactor,
+                timeout,
+                resend=spec.resend,
+                key_label=spec.key_label,
+                on_resend=self.on_resend,
+            )
         if kind == "kafka":
             if self.kafka is None:
                 raise ValueError("kafka:// channels work only inside the notifier process")

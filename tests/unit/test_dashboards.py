@@ -161,3 +161,13 @@ def test_grafana_provisioning_loads_the_dashboards_from_prometheus() -> None:
     (only,) = provider["providers"]
     assert only["type"] == "file"
     assert only["options"]["path"] == "/var/lib/grafana/dashboards/cxmon"
+
+
+def test_grafana_provisions_an_alertmanager_source_that_the_gap_overview_links_to() -> None:
+    provisioning = ROOT / "deploy" / "grafana" / "provisioning" / "datasources"
+    sources = YAML(typ="safe").load((provisioning / "alertmanager.yml").read_text())
+    (source,) = sources["datasources"]
+    assert source["type"] == "alertmanager"
+    assert source["jsonData"]["implementation"] == "prometheus"
+    links = load(ROOT / "dashboards" / "cx-gap-overview.json")["links"]
+    assert any(f"alertmanager={source['name']}" in link.get("url", "") for link in links)

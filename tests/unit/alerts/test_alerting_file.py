@@ -71,3 +71,24 @@ def test_secret_files_and_redaction(tmp_path: Path) -> None:
         == "mailtos://user:***@smtp.example.com"
     )
     assert expand("x${A}y", {"A": "-"}) == "x-y"
+
+
+def test_alertmanager_channels_validate_and_a_wrong_url_is_located(tmp_path: Path) -> None:
+    head = "version: 1\nreceivers:\n  - name: am\n    channels:\n"
+    tail = "route:\n  receiver: am\n"
+    good = load(
+        tmp_path,
+        head
+        + "      - alertmanager://127.0.0.1:9093\n"
+        + "      - {url: 'https://am.example.com', type: alertmanager, resend: 30s}\n"
+        + tail,
+    )
+    assert good.config is not None and not good.issues
+    specs = good.config.spec.receivers[0].channel_specs()
+    assert [s.kind() for s in specs] == ["alertmanager", "alertmanager"]
+    bad = load(tmp_path, head + "      - {url: 'slack://x/y/z', type: alertmanager}\n" + tail)
+    (issue,) = bad.errors
+    assert (issue.location.line, "alertmanager://HOST:PORT" in issue.message) == (5, True)
+    fast = load(tmp_path, head + "      - {url: 'alertmanager://h:1', resend: 0s}\n" + tail)
+    assert fast.errors and {i.location.line for i in fast.errors} == {5}
+    assert any("at least 1s" in i.message for i in fast.errors)
