@@ -40,8 +40,10 @@ route:
             steady = alert(2, "sales-onboarding-handoff-stalled", ["sales", "onboarding"])
             produce(deployment, waived, steady)
             wait_for(
-                lambda: bool(in_alertmanager(am, waived.fingerprint))
-                and bool(in_alertmanager(am, steady.fingerprint)),
+                lambda: (
+                    bool(in_alertmanager(am, waived.fingerprint))
+                    and bool(in_alertmanager(am, steady.fingerprint))
+                ),
                 "both alerts in Alertmanager",
                 proc,
             )
@@ -50,8 +52,9 @@ route:
             first_end = shown["endsAt"]
             # Re-posted before its endsAt (4 x resend) passes: the end moves on, it stays firing.
             wait_for(
-                lambda: (in_alertmanager(am, waived.fingerprint) or {}).get("endsAt", "")
-                > first_end,
+                lambda: (
+                    (in_alertmanager(am, waived.fingerprint) or {}).get("endsAt", "") > first_end
+                ),
                 "a re-post",
                 proc,
             )
@@ -69,10 +72,10 @@ route:
                 },
             )
             wait_for(
-                lambda: (in_alertmanager(am, waived.fingerprint) or {})
-                .get("status", {})
-                .get("state")
-                == "suppressed",
+                lambda: (
+                    (in_alertmanager(am, waived.fingerprint) or {}).get("status", {}).get("state")
+                    == "suppressed"
+                ),
                 "the Alertmanager silence to mute it",
                 proc,
             )
