@@ -48,6 +48,8 @@ class IssueCode(StrEnum):
     CEL_FUNCTION = "CEL_FUNCTION"
     CEL_COST = "CEL_COST"
     TEMPLATE_UNSAFE = "TEMPLATE_UNSAFE"
+    TEMPLATE_FILTER = "TEMPLATE_FILTER"
+    TEMPLATE_NAME = "TEMPLATE_NAME"
 
 
 ISSUE_DESCRIPTIONS: dict[IssueCode, str] = {
@@ -71,6 +73,8 @@ ISSUE_DESCRIPTIONS: dict[IssueCode, str] = {
     IssueCode.CEL_FUNCTION: "a CEL expression calls a function CEL does not provide",
     IssueCode.CEL_COST: "a CEL expression could do more work per event than max_cel_cost",
     IssueCode.TEMPLATE_UNSAFE: "a message template uses a construct the sandbox does not allow",
+    IssueCode.TEMPLATE_FILTER: "a message template uses a filter or test that does not exist",
+    IssueCode.TEMPLATE_NAME: "a message template reads a name its rule's kind never provides",
 }
 
 

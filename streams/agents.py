@@ -307,7 +307,14 @@ class Detection:
         Rules whose id, kind and key are unchanged keep their state; the others start empty.
         The swap is one assignment on the event loop, so no event sees half a rule set.
         """
-        result = load_rules([self.settings.rules_path], self.settings.rule_limits())
+        try:
+            result = load_rules([self.settings.rules_path], self.settings.rule_limits())
+        # The loader reports every mistake it knows as an issue; anything else it raises on an
+        # author's file (or a file vanishing mid-read) must still cost the reload, not the worker.
+        except Exception:
+            log.exception("rule reload (%s) failed; %d rules keep running", why, len(self.ruleset))
+            self.metrics.rules_loaded_outcome(success=False)
+            return False
         if result.errors:
             for issue in result.errors:
                 log.error("rule reload (%s) rejected: %s", why, issue)

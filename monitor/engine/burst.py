@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from monitor.engine.context import StepContext, fire, forget_before, resolve
 from monitor.engine.state import Finding, Held, KeyState
 from monitor.events import EventRef
@@ -26,7 +28,8 @@ def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
             bindings = {"match": event, **{f"match{i}": m for i, m in enumerate(members)}}
             finding = fire(ctx, state, bindings, *members)
             if finding is not None:
-                findings.append(finding)
+                values = _values(ctx, members) if rule.distinct is not None else []
+                findings.append(replace(finding, extra={"count": len(members), "values": values}))
     findings.extend(resolve(ctx, state, event))
     return findings
 
@@ -41,6 +44,18 @@ def _distinct_value(ctx: StepContext, event: EventRef) -> str | None:
     except EvaluationError as exc:
         ctx.errors.append(f"{ctx.rule.id}.distinct: {exc}")
         return "<error>"
+
+
+def _values(ctx: StepContext, members: list[EventRef]) -> list[object]:
+    """The distinct values of the members, in time order, for the message (`{{ values }}`)."""
+    assert ctx.rule.distinct is not None
+    values: list[object] = []
+    for member in members:
+        try:
+            values.append(ctx.rule.distinct.value_for({"event": member, "match": member}))
+        except EvaluationError:
+            values.append("<error>")
+    return values
 
 
 def _members(window: list[Held]) -> list[EventRef]:

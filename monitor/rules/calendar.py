@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -61,21 +62,62 @@ class BusinessCalendar:
         return total
 
 
+class CalendarError(ValueError):
+    """A calendar value that cannot be used: which field (path inside the calendar), and a hint."""
+
+    def __init__(self, message: str, field: tuple[str | int, ...], hint: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.hint = hint
+
+
 def build_calendar(
     name: str, zone: str, days: list[str], hours: str, holidays: list[str]
 ) -> BusinessCalendar:
-    """A calendar from its spec values; raises ValueError/KeyError on bad zone, hours or dates."""
+    """A calendar from its spec values; raises CalendarError on a bad zone, hours or date."""
     opens, closes = hours.split("-")
-    start, end = time.fromisoformat(opens), time.fromisoformat(closes)
+    try:
+        start, end = time.fromisoformat(opens), time.fromisoformat(closes)
+    except ValueError:
+        raise CalendarError(
+            f"working hours {hours!r} are not times of day",
+            ("hours",),
+            "hours like '09:00-17:30', on a 24-hour clock",
+        ) from None
     if end <= start:
-        raise ValueError(f"working hours must end after they start, got {hours!r}")
+        raise CalendarError(
+            f"working hours must end after they start, got {hours!r}",
+            ("hours",),
+            "hours like '09:00-17:30', on a 24-hour clock, within one day",
+        )
+    try:
+        tz = ZoneInfo(zone)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError; a bad path a ValueError
+        close = difflib.get_close_matches(zone, sorted(available_timezones()), n=1)
+        raise CalendarError(
+            f"unknown time zone {zone!r}",
+            ("timezone",),
+            f"did you mean '{close[0]}'?"
+            if close
+            else "an IANA time zone name, like 'Europe/Berlin' or 'America/New_York'",
+        ) from None
+    dates = []
+    for index, holiday in enumerate(holidays):
+        try:
+            dates.append(date.fromisoformat(holiday))
+        except ValueError:
+            raise CalendarError(
+                f"holiday {holiday!r} is not a date",
+                ("holidays", index),
+                "holidays as YYYY-MM-DD, e.g. 2026-12-25",
+            ) from None
     return BusinessCalendar(
         name=name,
-        zone=ZoneInfo(zone),
+        zone=tz,
         weekdays=frozenset(DAY_NAMES.index(d) for d in days),
         start=start,
         end=end,
-        holidays=frozenset(date.fromisoformat(h) for h in holidays),
+        holidays=frozenset(dates),
     )
 
 

@@ -8,13 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 from monitor.errors import IssueCode, RuleIssue, SourceLocation
-from monitor.rules.calendar import BusinessCalendar, Window, build_calendar
+from monitor.rules.calendar import BusinessCalendar, CalendarError, Window, build_calendar
 from monitor.rules.compiled import CompiledMatcher, CompiledRule, KeyExpression
 from monitor.rules.expressions import Condition, cel_literal, free_names, parse_error, rewrite
 from monitor.rules.loader import ParsedFile, ParsedRule
 from monitor.rules.locate import Locator
+from monitor.rules.messages import compile_template, template_names
 from monitor.rules.schema import BusinessTimeSpec, MatcherSpec
-from monitor.rules.templates import MessageTemplate
 
 Path = tuple[str | int, ...]
 
@@ -45,6 +45,7 @@ class _Names:
 
     replacements: dict[str, str] = field(default_factory=dict)
     calendars: dict[str, BusinessCalendar] = field(default_factory=dict)
+    broken_calendars: set[str] = field(default_factory=set)
     defined_at: dict[str, SourceLocation] = field(default_factory=dict)
 
 
@@ -52,23 +53,12 @@ def compile_rules(files: list[ParsedFile]) -> tuple[list[CompiledRule], list[Rul
     """Compile every rule of every file; rules with issues are left out."""
     issues: list[RuleIssue] = []
     names = _collect_names(files, issues)
+    duplicates = _duplicate_ids(files, issues)
     compiled: list[CompiledRule] = []
-    seen: dict[str, SourceLocation] = {}
     for parsed_file in files:
         for rule in parsed_file.rules:
-            where = rule.locator.value((*rule.path, "id"))
-            if rule.spec.id in seen:
-                issues.append(
-                    RuleIssue(
-                        IssueCode.DUPLICATE_RULE,
-                        f"rule id '{rule.spec.id}' is already defined at {seen[rule.spec.id]}",
-                        where,
-                        rule.spec.id,
-                        "rule ids are unique across all loaded files; rename one",
-                    )
-                )
+            if (parsed_file.file, rule.path) in duplicates:
                 continue
-            seen[rule.spec.id] = where
             result, rule_issues = _compile_rule(rule, names)
             issues.extend(rule_issues)
             if result is not None and not rule_issues and rule.spec.enabled:
@@ -76,6 +66,35 @@ def compile_rules(files: list[ParsedFile]) -> tuple[list[CompiledRule], list[Rul
         for raw, path in parsed_file.rejected:
             issues.extend(_raw_expression_issues(raw, path, parsed_file.locator, names))
     return compiled, issues
+
+
+def _duplicate_ids(files: list[ParsedFile], issues: list[RuleIssue]) -> set[tuple[str, Path]]:
+    """(file, path) of every rule whose id an earlier rule already has, each with an issue.
+    Rules that failed the schema count too: their id is still taken."""
+    seen: dict[str, SourceLocation] = {}
+    duplicates: set[tuple[str, Path]] = set()
+    for parsed_file in files:
+        written = [(rule.path, rule.spec.id) for rule in parsed_file.rules] + [
+            (path, raw.get("id")) for raw, path in parsed_file.rejected
+        ]
+        for path, rule_id in sorted(written, key=lambda pair: pair[0]):
+            if not isinstance(rule_id, str):
+                continue
+            where = parsed_file.locator.value((*path, "id"))
+            if rule_id not in seen:
+                seen[rule_id] = where
+                continue
+            duplicates.add((parsed_file.file, path))
+            issues.append(
+                RuleIssue(
+                    IssueCode.DUPLICATE_RULE,
+                    f"rule id '{rule_id}' is already defined at {seen[rule_id]}",
+                    where,
+                    rule_id,
+                    "rule ids are unique across all loaded files; rename one",
+                )
+            )
+    return duplicates
 
 
 def _raw_expression_issues(
@@ -98,7 +117,11 @@ def _raw_expression_issues(
             matcher["where"], scope, all_slots, names, loc, where_path, rule_id or "?", issues, slot
         )
     if isinstance(raw.get("message"), str):
-        _compile_template(raw["message"], loc, (*path, "message"), rule_id or "?", issues)
+        provided = template_names(str(raw.get("kind")), isinstance(raw.get("resolve_on"), dict))
+        compile_template(raw["message"], loc, (*path, "message"), rule_id or "?", issues, provided)
+    within = raw.get("within")
+    if isinstance(within, dict) and isinstance(within.get("calendar"), str):
+        _calendar(within["calendar"], names, loc, (*path, "within"), rule_id or "?", issues)
     return issues
 
 
@@ -126,13 +149,14 @@ def _collect_names(files: list[ParsedFile], issues: list[RuleIssue]) -> _Names:
                 calendar = build_calendar(
                     name, spec.timezone, list(spec.days), spec.hours, spec.holidays
                 )
-            except (ValueError, KeyError) as exc:
+            except CalendarError as exc:
+                names.broken_calendars.add(name)
                 issues.append(
                     RuleIssue(
                         IssueCode.WRONG_TYPE,
                         f"calendar '{name}': {exc}",
-                        parsed.locator.value(path),
-                        hint="timezone like 'Europe/Berlin', hours like '09:00-17:30', holidays as YYYY-MM-DD",
+                        parsed.locator.value((*path, *exc.field)),
+                        hint=exc.hint,
                     )
                 )
                 continue
@@ -187,9 +211,10 @@ def _compile_rule(rule: ParsedRule, names: _Names) -> tuple[CompiledRule | None,
         distinct = _compile_cel(
             spec.distinct, ("event",), (), names, loc, (*base, "distinct"), spec.id, issues
         )
-    message = _compile_template(spec.message, loc, (*base, "message"), spec.id, issues)
+    provided = template_names(spec.kind, spec.resolve_on is not None)
+    message = compile_template(spec.message, loc, (*base, "message"), spec.id, issues, provided)
     within = _compile_window(spec.within, names, loc, (*base, "within"), spec.id, issues)
-    if issues or key is None:
+    if issues or key is None or (spec.within is not None and within is None):
         return None, issues
     return (
         CompiledRule(
@@ -355,27 +380,6 @@ def _syntax_issue(
     )
 
 
-def _compile_template(
-    text: str | None, loc: Locator, path: Path, rule_id: str, issues: list[RuleIssue]
-) -> MessageTemplate | None:
-    if text is None:
-        return None
-    error = MessageTemplate.parse_error(text)
-    if error is not None:
-        line, message = error
-        issues.append(
-            RuleIssue(
-                IssueCode.TEMPLATE_SYNTAX,
-                f"message template: {message}",
-                loc.inside_scalar(path, line, 1),
-                rule_id,
-                "templates are Jinja2: {{ key }}, {{ then.data.amount }}, {{ first.time | ago(then.time) }}",
-            )
-        )
-        return None
-    return MessageTemplate.build(text)
-
-
 def _compile_window(
     spec: timedelta | BusinessTimeSpec | None,
     names: _Names,
@@ -388,19 +392,28 @@ def _compile_window(
         return None
     if isinstance(spec, timedelta):
         return Window(spec)
-    calendar = names.calendars.get(spec.calendar)
-    if calendar is None:
-        close = difflib.get_close_matches(spec.calendar, sorted(names.calendars), n=1)
-        issues.append(
-            RuleIssue(
-                IssueCode.UNKNOWN_NAME,
-                f"unknown calendar '{spec.calendar}'",
-                loc.value((*path, "calendar")),
-                rule_id,
-                f"did you mean '{close[0]}'?"
-                if close
-                else "declare it under `calendars:` in a rule file",
-            )
+    calendar = _calendar(spec.calendar, names, loc, path, rule_id, issues)
+    return None if calendar is None else Window(spec.business, calendar)
+
+
+def _calendar(
+    name: str, names: _Names, loc: Locator, path: Path, rule_id: str, issues: list[RuleIssue]
+) -> BusinessCalendar | None:
+    """The named calendar; an issue if nobody declared it. A declared calendar with errors has
+    its own issue already, so a rule using it is left out without a second one."""
+    calendar = names.calendars.get(name)
+    if calendar is not None or name in names.broken_calendars:
+        return calendar
+    close = difflib.get_close_matches(name, sorted(names.calendars), n=1)
+    issues.append(
+        RuleIssue(
+            IssueCode.UNKNOWN_NAME,
+            f"unknown calendar '{name}'",
+            loc.value((*path, "calendar")),
+            rule_id,
+            f"did you mean '{close[0]}'?"
+            if close
+            else "declare it under `calendars:` in a rule file",
         )
-        return None
-    return Window(spec.business, calendar)
+    )
+    return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
@@ -104,13 +104,21 @@ class DefaultsSpec(_Spec):
     tags: list[str] | None = None
 
 
+def _iso_date(value: Any) -> Any:
+    # YAML reads an unquoted 2026-12-25 as a date, not a string: take it as what was meant.
+    return value.isoformat() if isinstance(value, date) else value
+
+
+HolidayDate = Annotated[str, BeforeValidator(_iso_date)]
+
+
 class CalendarSpec(_Spec):
     """Working hours in a time zone, minus holidays, for business-time SLAs."""
 
     timezone: str = "UTC"
     days: list[Weekday] = Field(default_factory=lambda: list(WORKWEEK))
     hours: str = Field(default="09:00-17:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")
-    holidays: list[str] = Field(default_factory=list, description="ISO dates, YYYY-MM-DD")
+    holidays: list[HolidayDate] = Field(default_factory=list, description="ISO dates, YYYY-MM-DD")
 
 
 class RuleFileSpec(_Spec):

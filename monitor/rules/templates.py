@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -94,6 +96,78 @@ def _walk(node: nodes.Node, loops: int, found: list[tuple[int, str]]) -> None:
         # a loop's own iterable is evaluated once, outside the loop body
         depth = loops if isinstance(node, nodes.For) and child is node.iter else inner
         _walk(child, depth, found)
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """A name a template uses that does not exist where it renders (1-based line and column)."""
+
+    what: str  # "filter", "test" or "name"
+    name: str
+    line: int
+    col: int
+    suggestion: str | None
+
+
+def unknown_filters(text: str) -> list[TemplateProblem]:
+    """Every filter and test the template uses that the sandbox does not provide.
+
+    Jinja refuses these only when it compiles the template, and only the first; this walks the
+    whole template so one run names them all. The text must parse.
+    """
+    found: list[TemplateProblem] = []
+    lines = text.split("\n")
+    for node in ENVIRONMENT.parse(text).find_all((nodes.Filter, nodes.Test)):
+        known = ENVIRONMENT.filters if isinstance(node, nodes.Filter) else ENVIRONMENT.tests
+        if node.name in known:
+            continue
+        what = "filter" if isinstance(node, nodes.Filter) else "test"
+        marker = r"\|\s*" if what == "filter" else r"\bis\s+(?:not\s+)?"
+        line = node.lineno or 1
+        col = _column(lines, line, marker + re.escape(node.name) + r"\b", node.name)
+        close = difflib.get_close_matches(node.name, sorted(known), n=1)
+        found.append(TemplateProblem(what, node.name, line, col, close[0] if close else None))
+    return found
+
+
+def unknown_names(text: str, provided: frozenset[str]) -> list[TemplateProblem]:
+    """Every variable the template reads that is neither provided nor set by the template itself
+    (it would render as empty text). `provided` may hold `match*`-style prefixes ending in `*`.
+    The text must parse."""
+    ast = ENVIRONMENT.parse(text)
+    # Jinja's own `meta.find_undeclared_variables` compiles the template, which stops at an
+    # unknown filter; a name the template stores anywhere (a loop target, `set`) counts as set.
+    stored = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    stored |= {m.name for m in ast.find_all(nodes.Macro)}
+    read = {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"}
+    # the removed globals and `self` are TEMPLATE_UNSAFE (see `unsafe_constructs`), not unknown
+    undeclared = read - stored - set(ENVIRONMENT.globals) - {"loop", "self", *REMOVED_GLOBALS}
+    prefixes = tuple(p[:-1] for p in provided if p.endswith("*"))
+    missing = {
+        n for n in undeclared if n not in provided and not (prefixes and n.startswith(prefixes))
+    }
+    found: list[TemplateProblem] = []
+    lines = text.split("\n")
+    reported: set[str] = set()
+    for node in ast.find_all(nodes.Name):
+        if node.name not in missing or node.name in reported or node.ctx != "load":
+            continue
+        reported.add(node.name)
+        line = node.lineno or 1
+        col = _column(lines, line, r"(?<![\w.])" + re.escape(node.name) + r"\b", node.name)
+        names = sorted(p for p in provided if not p.endswith("*"))
+        close = difflib.get_close_matches(node.name, names, n=1)
+        found.append(TemplateProblem("name", node.name, line, col, close[0] if close else None))
+    return found
+
+
+def _column(lines: list[str], line: int, pattern: str, name: str) -> int:
+    """The 1-based column of `name` on a template line (1 when it cannot be found)."""
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    hit = re.search(pattern, text)
+    if hit is None:
+        return 1
+    return hit.start() + hit.group(0).rfind(name) + 1
 
 
 @dataclass(frozen=True)

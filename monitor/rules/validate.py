@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from monitor.errors import IssueCode, RuleIssue, SourceLocation
 from monitor.rules.compiled import CompiledRule
 from monitor.rules.loader import TEST_SUFFIXES
-
-_EXPECTED_RULE = re.compile(r"\brule:\s*['\"]?([a-z0-9][a-z0-9-]*)")
+from monitor.rules.locate import parse_yaml, to_plain
 
 
 def tested_rule_ids(paths: Iterable[Path]) -> set[str]:
-    """Rule ids named in the expectations of the rule tests under the given paths."""
+    """Rule ids the rule tests under the given paths expect an alert of (`tests[].expect[].rule`).
+
+    The files are parsed, not searched: a comment or a test name mentioning a rule does not
+    count. A test file that does not parse tests nothing (`cxmon test` reports why)."""
     found: set[str] = set()
     for path in paths:
         candidates = sorted(path.rglob("*")) if path.is_dir() else sorted(path.parent.glob("*"))
         for candidate in candidates:
             if candidate.is_file() and candidate.name.endswith(TEST_SUFFIXES):
-                found |= set(_EXPECTED_RULE.findall(candidate.read_text(encoding="utf-8")))
+                root, _, _ = parse_yaml(str(candidate), candidate.read_text(encoding="utf-8"))
+                found |= _expected_rules(to_plain(root))
+    return found
+
+
+def _expected_rules(root: Any) -> set[str]:
+    tests = root.get("tests") if isinstance(root, dict) else None
+    found: set[str] = set()
+    for case in tests if isinstance(tests, list) else []:
+        expect = case.get("expect") if isinstance(case, dict) else None
+        for alert in expect if isinstance(expect, list) else []:
+            if isinstance(alert, dict) and isinstance(alert.get("rule"), str):
+                found.add(alert["rule"])
     return found
 
 

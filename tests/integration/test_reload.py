@@ -99,3 +99,35 @@ def test_sighup_loads_a_new_rule(deployment: Deployment, tmp_path: Path) -> None
         "billing-charges-waived-fee",
         "setup-fee-charged-after-waiver",
     ]
+
+
+BAD_RULES = Path(__file__).resolve().parents[1] / "unit" / "bad_rules"
+
+
+def test_every_class_of_mistake_is_a_failed_reload_and_the_old_rules_keep_alerting(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    mistakes = sorted(BAD_RULES.iterdir())
+    assert len(mistakes) >= 20  # one per issue code the validator knows, and then some
+    # SIGHUP, not the file watcher, so each step is exactly one reload of exactly its files
+    with deployment.worker(rules, CXMON_RELOAD_INTERVAL_S="0") as worker:
+        for count, mistake in enumerate(mistakes, start=1):
+            for old in rules.glob("zz-*.yaml"):
+                old.unlink()
+            for index, source in enumerate(
+                sorted(mistake.glob("*.yaml")) if mistake.is_dir() else [mistake]
+            ):
+                (rules / f"zz-{index}.yaml").write_text(source.read_text())
+            worker.process.send_signal(signal.SIGHUP)
+            _await_metric(worker, "cxmon_rule_reloads_total", 'outcome="failure"', count)
+            assert worker.process.poll() is None, f"{mistake.name} stopped the worker"
+        publish(deployment, *_waiver_and_charge("cust-after-every-mistake"))
+        alerts = deployment.alerts(expect=1)
+        assert _metric(worker, "cxmon_rule_reloads_total", 'outcome="success"') == 1
+        assert worker.process.poll() is None
+    assert [(a["rule_id"], a["key"]) for a in alerts] == [
+        ("billing-charges-waived-fee", "cust-after-every-mistake")
+    ]
+    assert "We experienced a crash" not in worker.log()

@@ -1,0 +1,106 @@
+"""Checking a rule's message template at load time: syntax, filters and tests, and the names its
+kind provides. Every problem is a positioned `TEMPLATE_*` issue; nothing here raises."""
+
+from __future__ import annotations
+
+from jinja2 import TemplateError
+
+from monitor.errors import IssueCode, RuleIssue
+from monitor.rules.locate import Locator
+from monitor.rules.templates import MessageTemplate, unknown_filters, unknown_names
+
+Path = tuple[str | int, ...]
+
+# Names a message template can read, per kind, besides COMMON_TEMPLATE_NAMES (and `resolve_on`
+# when the rule has one); `match*` are a burst's members in time order: match0, match1, ...
+KIND_TEMPLATE_NAMES: dict[str, tuple[str, ...]] = {
+    "contradiction": ("first", "then"),
+    "stalled": ("first", "then", "cancel", "due"),
+    "requires": ("then",),
+    "during": ("open", "then"),
+    "burst": ("match", "match*", "count", "values"),
+}
+COMMON_TEMPLATE_NAMES = ("key", "rule", "status", "note", "late_by")
+
+
+def template_names(kind: str, resolve_on: bool) -> frozenset[str] | None:
+    """What a message of this kind of rule can read (None: unknown kind, check nothing)."""
+    if kind not in KIND_TEMPLATE_NAMES:
+        return None
+    extra = ("resolve_on",) if resolve_on else ()
+    return frozenset((*COMMON_TEMPLATE_NAMES, *KIND_TEMPLATE_NAMES[kind], *extra))
+
+
+TEMPLATE_HINT = (
+    "templates are Jinja2: {{ key }}, {{ then.data.amount }}, {{ first.time | ago(then.time) }}"
+)
+
+
+def compile_template(
+    text: str | None,
+    loc: Locator,
+    path: Path,
+    rule_id: str,
+    issues: list[RuleIssue],
+    provided: frozenset[str] | None,
+) -> MessageTemplate | None:
+    """Parse and check a rule's message; every problem becomes a positioned issue (None then)."""
+    if text is None:
+        return None
+    error = MessageTemplate.parse_error(text)
+    if error is not None:
+        line, message = error
+        issues.append(
+            RuleIssue(
+                IssueCode.TEMPLATE_SYNTAX,
+                f"message template: {message}",
+                loc.inside_scalar(path, line, 1),
+                rule_id,
+                TEMPLATE_HINT,
+            )
+        )
+        return None
+    before = len(issues)
+    for problem in unknown_filters(text):
+        known = "filters" if problem.what == "filter" else "tests"
+        issues.append(
+            RuleIssue(
+                IssueCode.TEMPLATE_FILTER,
+                f"message template: no {problem.what} named '{problem.name}'",
+                loc.inside_scalar(path, problem.line, problem.col),
+                rule_id,
+                f"did you mean '{problem.suggestion}'?"
+                if problem.suggestion
+                else f"see the {known} in docs/rules.md#messages",
+            )
+        )
+    names = provided or frozenset()
+    readable = ", ".join(sorted(n.replace("*", "0, match1, ...") for n in names))
+    for problem in unknown_names(text, names) if provided is not None else []:
+        issues.append(
+            RuleIssue(
+                IssueCode.TEMPLATE_NAME,
+                f"message template: '{problem.name}' is never set for this kind of rule "
+                "(it would render as empty text)",
+                loc.inside_scalar(path, problem.line, problem.col),
+                rule_id,
+                f"did you mean '{problem.suggestion}'?"
+                if problem.suggestion
+                else f"a message here can read: {readable}",
+            )
+        )
+    if len(issues) > before:
+        return None
+    try:
+        return MessageTemplate.build(text)
+    except TemplateError as exc:  # anything Jinja refuses at compile time that we did not foresee
+        issues.append(
+            RuleIssue(
+                IssueCode.TEMPLATE_SYNTAX,
+                f"message template: {exc}",
+                loc.inside_scalar(path, getattr(exc, "lineno", 1) or 1, 1),
+                rule_id,
+                TEMPLATE_HINT,
+            )
+        )
+        return None
