@@ -15,10 +15,10 @@ from rich.console import Console
 from cli import author
 from cli import notify as notify_cli
 from cli.render import print_issues
+from monitor.config.durations import parse_duration
 from monitor.errors import RuleError
 from monitor.events.envelope import utcnow
 from monitor.rules import LoadResult, load_rules
-from monitor.rules.durations import parse_duration
 from monitor.rules.validate import untested_stable_rules
 from monitor.settings import Settings
 

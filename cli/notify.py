@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from cli.render import print_issues
 from monitor.alerts.channels.webhook import payload
+from monitor.alerts.dispatch.route import match_routes
 from monitor.alerts.labels import parse_labels
 from monitor.alerts.loader import AlertingConfig, load_alerting
 from monitor.alerts.model import Alert, EvidenceItem
@@ -26,10 +27,9 @@ from monitor.alerts.render import FLAVOURS, SLACK_LIMITS, Limits, render, slack_
 from monitor.alerts.secrets import Redactor, install_log_redaction
 from monitor.alerts.silences import new_silence
 from monitor.alerts.stages.deliver import DeliverStage, RetryPolicy
-from monitor.alerts.stages.route import match_routes
+from monitor.config.durations import parse_duration
 from monitor.events.envelope import utcnow
 from monitor.metrics import NotifierMetrics
-from monitor.rules.durations import parse_duration
 from monitor.settings import Settings
 
 CHANNELS = ("slack", "teams", "email", "webhook", "console")
@@ -108,8 +108,8 @@ async def _send_test(config: AlertingConfig, name: str, redactor: Redactor) -> i
 
     from prometheus_client import CollectorRegistry
 
+    from monitor.alerts.dispatch.route import compile_route
     from monitor.alerts.pipeline import StageContext
-    from monitor.alerts.stages.route import compile_route
 
     policy = RetryPolicy(timedelta(seconds=1), timedelta(seconds=2), timedelta(seconds=5))
     stage = DeliverStage(policy, Report(), NotifierMetrics(CollectorRegistry()))

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from monitor.errors import RuleIssue
+from monitor.errors import ConfigIssue
 
 
-def print_issues(issues: Sequence[RuleIssue], console: Console) -> None:
+def print_issues(issues: Sequence[ConfigIssue], console: Console) -> None:
     """Print every issue and a one-line summary (nothing when there are none)."""
     for issue in issues:
         colour = "red" if issue.severity == "error" else "yellow"

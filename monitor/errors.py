@@ -1,4 +1,4 @@
-"""The error vocabulary shared by every part of cxmon: locations, issue codes, rule issues."""
+"""The error vocabulary shared by every part of cxmon: locations, issue codes, config issues."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class SourceLocation:
 
 
 class IssueCode(StrEnum):
-    """Stable codes for everything that can be wrong with a rule file."""
+    """Stable codes for everything that can be wrong with a rule, alerting or rule-test file."""
 
     YAML_SYNTAX = "YAML_SYNTAX"
     FILE_VERSION = "FILE_VERSION"
@@ -79,8 +79,9 @@ ISSUE_DESCRIPTIONS: dict[IssueCode, str] = {
 
 
 @dataclass(frozen=True)
-class RuleIssue:
-    """One problem found in a rule file, printable as `file:line:col: error[CODE] ...`."""
+class ConfigIssue:
+    """One problem found in a config file (rules, alerting, rule tests), printable as
+    `file:line:col: error[CODE] ...`."""
 
     code: IssueCode
     message: str
@@ -113,6 +114,10 @@ class RuleIssue:
 class RuleError(CxmonError):
     """Raised at a boundary (CLI, worker start, reload) when rules have errors."""
 
-    def __init__(self, issues: list[RuleIssue]) -> None:
+    def __init__(self, issues: list[ConfigIssue]) -> None:
         self.issues = issues
         super().__init__("\n".join(str(i) for i in issues))
+
+
+# The name this type had while only rule files used it; branches written before the rename use it.
+RuleIssue = ConfigIssue

@@ -16,14 +16,12 @@ from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
 from prometheus_client import CollectorRegistry, disable_created_metrics
 from pydantic import ValidationError
 
 from monitor.alerts.channels import ChannelError
 from monitor.alerts.channels.webhook import payload
+from monitor.alerts.dispatch.group import Dispatcher
 from monitor.alerts.loader import AlertingConfig
 from monitor.alerts.model import Alert
 from monitor.alerts.receivers import ChannelFactory, build_receivers, build_stages, channel_labels
@@ -31,50 +29,15 @@ from monitor.alerts.secrets import Redactor
 from monitor.alerts.silences import Silence, SilenceBook
 from monitor.alerts.stages.dedupe import SeenAlerts
 from monitor.alerts.stages.deliver import RetryPolicy
-from monitor.alerts.stages.group import Dispatcher
 from monitor.events.envelope import utcnow
 from monitor.httpserver import Health, serve
 from monitor.metrics import NotifierMetrics
 from monitor.settings import Settings
 from streams.app import CxApp, new_app, new_worker
-from streams.kafka_security import aiokafka_config, kafka_python_config
+from streams.kafka_security import aiokafka_config
+from streams.topics import ensure_topics, notifier_topics
 
 log = logging.getLogger("cxmon.notify")
-COMPACTED = {"cleanup.policy": "compact"}
-
-
-def ensure_notifier_topics(settings: Settings) -> None:
-    """Create the alerts, alerts DLQ and the two compacted topics if missing."""
-    wanted = {
-        settings.topic_alerts: (settings.topic_partitions, {}),
-        settings.topic_alerts_dlq: (settings.topic_partitions, {}),
-        settings.topic_silences: (1, COMPACTED),
-        settings.topic_notified: (settings.topic_partitions, COMPACTED),
-    }
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers,
-        client_id="cxmon-admin",
-        **kafka_python_config(settings),
-    )
-    try:
-        existing = set(admin.list_topics())
-        new = [
-            NewTopic(
-                name,
-                num_partitions=n,
-                replication_factor=settings.topic_replication,
-                topic_configs=conf,
-            )
-            for name, (n, conf) in wanted.items()
-            if name not in existing
-        ]
-        if new:
-            try:
-                admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass  # another process created it between our list and create
-    finally:
-        admin.close()
 
 
 class CompactedView:
@@ -341,7 +304,7 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
     # Served from before the first Kafka call: liveness holds while topics are being created.
     health = Health("waiting for the consumer group and the silences")
     http = serve(settings.metrics_host, settings.notifier_metrics_port, registry, health)
-    ensure_notifier_topics(settings)
+    ensure_topics(settings, notifier_topics(settings))
     datadir = settings.data_dir / "notifier"
     datadir.mkdir(parents=True, exist_ok=True)
     app = new_app(

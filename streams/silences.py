@@ -10,12 +10,12 @@ from kafka import TopicPartition as KafkaPartition
 from monitor.alerts.silences import Silence, SilenceBook
 from monitor.settings import Settings
 from streams.kafka_security import kafka_python_config
-from streams.notifier import ensure_notifier_topics
+from streams.topics import ensure_topics, notifier_topics
 
 
 def write_silence(settings: Settings, silence: Silence) -> None:
     """Put one silence on the compacted silences topic (creating the topics if needed)."""
-    ensure_notifier_topics(settings)
+    ensure_topics(settings, notifier_topics(settings))
     producer = KafkaProducer(
         bootstrap_servers=settings.bootstrap_servers, acks="all", **kafka_python_config(settings)
     )
@@ -28,7 +28,7 @@ def write_silence(settings: Settings, silence: Silence) -> None:
 
 def read_silences(settings: Settings, timeout_s: float = 10.0) -> SilenceBook:
     """Every silence on the topic, read from the beginning to the current end."""
-    ensure_notifier_topics(settings)
+    ensure_topics(settings, notifier_topics(settings))
     book = SilenceBook()
     consumer = KafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,

@@ -9,15 +9,34 @@ from kafka.errors import TopicAlreadyExistsError
 from monitor.settings import Settings
 from streams.kafka_security import kafka_python_config
 
+COMPACTED = {"cleanup.policy": "compact"}
+TopicPlan = dict[str, tuple[int, dict[str, str]]]  # name -> (partitions, topic configs)
 
-def ensure_topics(settings: Settings) -> list[str]:
-    """Create the events, keyed, alerts and dead-letter topics if missing; return those created."""
-    wanted = [
+
+def worker_topics(settings: Settings) -> TopicPlan:
+    """The events, keyed, alerts and dead-letter topics a worker reads and writes."""
+    wanted = (
         settings.topic_events,
         settings.topic_keyed,
         settings.topic_alerts,
         settings.topic_dlq,
-    ]
+    )
+    return {name: (settings.topic_partitions, {}) for name in wanted}
+
+
+def notifier_topics(settings: Settings) -> TopicPlan:
+    """The alerts, alerts DLQ and the two compacted topics (silences, delivered) a notifier uses."""
+    return {
+        settings.topic_alerts: (settings.topic_partitions, {}),
+        settings.topic_alerts_dlq: (settings.topic_partitions, {}),
+        settings.topic_silences: (1, COMPACTED),
+        settings.topic_notified: (settings.topic_partitions, COMPACTED),
+    }
+
+
+def ensure_topics(settings: Settings, wanted: TopicPlan | None = None) -> list[str]:
+    """Create the wanted topics (default: the worker's) if missing; return those created."""
+    plan = worker_topics(settings) if wanted is None else wanted
     admin = KafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers,
         client_id="cxmon-admin",
@@ -25,21 +44,22 @@ def ensure_topics(settings: Settings) -> list[str]:
     )
     try:
         existing = set(admin.list_topics())
-        missing = [name for name in wanted if name not in existing]
+        missing = [name for name in plan if name not in existing]
         if not missing:
             return []
         topics = [
             NewTopic(
                 name,
-                num_partitions=settings.topic_partitions,
+                num_partitions=plan[name][0],
                 replication_factor=settings.topic_replication,
+                topic_configs=plan[name][1],
             )
             for name in missing
         ]
         try:
             admin.create_topics(topics)
         except TopicAlreadyExistsError:
-            pass  # another worker created it between our list and create
+            pass  # another process created it between our list and create
         return missing
     finally:
         admin.close()

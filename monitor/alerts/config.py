@@ -4,36 +4,17 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from monitor.rules.durations import parse_duration
-from monitor.rules.schema import Weekday
+from monitor.config.fields import WEEKDAYS, Weekday
+from monitor.config.fields import DurationOrZero as Duration
 
 ChannelType = Literal["apprise", "webhook", "console", "kafka", "alertmanager"]
-ALL_DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REDACTABLE = ("key", "message", "note", "evidence", "evidence.id", "labels", "runbook")
 _HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
-
-
-def _duration_or_zero(value: Any) -> Any:
-    if isinstance(value, timedelta):
-        return value
-    if value in ("0", "0s", 0):
-        return timedelta(0)
-    if not isinstance(value, str):
-        raise PydanticCustomError(
-            "duration", "expected a duration like '30s', got {value}", {"value": repr(value)}
-        )
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise PydanticCustomError("duration", str(exc)) from None
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration_or_zero)]
 
 
 class _Spec(BaseModel):
@@ -128,7 +109,7 @@ class ReceiverSpec(_Spec):
 class TimeWindowSpec(_Spec):
     """Days and hours in a time zone, e.g. working hours."""
 
-    days: list[Weekday] = Field(default_factory=lambda: list(ALL_DAYS))
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
     hours: str | None = Field(default=None, description="HH:MM-HH:MM, local time")
     timezone: str = "UTC"
 
@@ -162,6 +143,9 @@ class RouteSpec(_Spec):
 
 class AlertingFileSpec(_Spec):
     """`alerting.yaml`: who hears about which alerts, and how."""
+
+    FILE_KIND: ClassVar[str] = "an alerting file"
+    FILE_SHAPE: ClassVar[str] = "`version: 1`, `receivers:` and `route:`"
 
     version: Literal[1]
     receivers: list[ReceiverSpec] = Field(min_length=1)

@@ -9,16 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
 
 from monitor.alerts.config import AlertingFileSpec, ChannelSpec, RouteSpec
+from monitor.alerts.dispatch.route import Route, compile_routes
 from monitor.alerts.secrets import Redactor, SecretError, expand, read_secret_file, variables_in
-from monitor.alerts.stages.route import Route, compile_route
-from monitor.errors import IssueCode, RuleIssue, SourceLocation
-from monitor.rules.loader import pydantic_issues
-from monitor.rules.locate import Locator, parse_yaml, to_plain
+from monitor.config import load
+from monitor.config.locate import Locator
+from monitor.errors import ConfigIssue, IssueCode
 
 Path_ = tuple[str | int, ...]
 
@@ -41,10 +38,10 @@ class AlertingLoad:
     """The config (None if there are errors) and every issue found."""
 
     config: AlertingConfig | None
-    issues: list[RuleIssue] = field(default_factory=list)
+    issues: list[ConfigIssue] = field(default_factory=list)
 
     @property
-    def errors(self) -> list[RuleIssue]:
+    def errors(self) -> list[ConfigIssue]:
         """Issues that make the file unusable."""
         return [i for i in self.issues if i.severity == "error"]
 
@@ -64,52 +61,27 @@ def load_alerting(
     path: Path, env: Mapping[str, str], redactor: Redactor | None = None
 ) -> AlertingLoad:
     """Parse, schema-check and compile one alerting file; check its channels and secrets."""
-    name = str(path)
-    text = path.read_text(encoding="utf-8")
-    root, locator, syntax = parse_yaml(name, text)
-    if locator is None:
-        return AlertingLoad(None, [syntax] if syntax else [])
-    if not isinstance(root, dict) or root.get("version") != 1:
-        where = (
-            locator.value(("version",))
-            if isinstance(root, dict) and "version" in root
-            else SourceLocation(name, 1, 1)
-        )
-        return AlertingLoad(
-            None,
-            [
-                RuleIssue(
-                    IssueCode.FILE_VERSION,
-                    "an alerting file must be a mapping that starts with `version: 1`",
-                    where,
-                    hint="add `version: 1`, `receivers:` and `route:`",
-                )
-            ],
-        )
-    try:
-        spec = AlertingFileSpec.model_validate(to_plain(root))
-    except ValidationError as exc:
-        return AlertingLoad(None, pydantic_issues(exc, (), locator, None, AlertingFileSpec))
+    loaded = load(path, AlertingFileSpec)
+    spec, locator = loaded.spec, loaded.locator
+    if spec is None or locator is None:
+        return AlertingLoad(None, loaded.issues)
     issues = _check_references(spec, locator)
     issues.extend(check_channels(spec, locator, env, redactor))
-    compiled: Route | None = None
-    try:
-        compiled = compile_route(spec.route)
-    except ValueError as exc:
-        issues.append(RuleIssue(IssueCode.WRONG_TYPE, str(exc), locator.value(("route",))))
-    load = AlertingLoad(None, issues)
-    if compiled is not None and not load.errors:
-        load.config = AlertingConfig(name, spec, compiled)
-    return load
+    compiled, found = compile_routes(spec.route, locator)
+    issues.extend(found)
+    result = AlertingLoad(None, issues)
+    if compiled is not None and not result.errors:
+        result.config = AlertingConfig(loaded.file, spec, compiled)
+    return result
 
 
-def _check_references(spec: AlertingFileSpec, locator: Locator) -> list[RuleIssue]:
-    issues: list[RuleIssue] = []
+def _check_references(spec: AlertingFileSpec, locator: Locator) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
     seen: set[str] = set()
     for index, receiver in enumerate(spec.receivers):
         if receiver.name in seen:
             issues.append(
-                RuleIssue(
+                ConfigIssue(
                     IssueCode.DUPLICATE_NAME,
                     f"receiver {receiver.name!r} is defined twice",
                     locator.value(("receivers", index, "name")),
@@ -119,51 +91,23 @@ def _check_references(spec: AlertingFileSpec, locator: Locator) -> list[RuleIssu
         seen.add(receiver.name)
     if not spec.route.receiver:
         issues.append(
-            RuleIssue(
+            ConfigIssue(
                 IssueCode.MISSING_FIELD,
                 "the root route needs a `receiver` (the default for alerts no child route takes)",
                 locator.key(("route",)),
                 hint=f"add `receiver: {next(iter(seen))}`",
             )
         )
-    for path, route in _walk(spec.route, ("route",)):
+    for at, route in _walk(spec.route, ("route",)):
         if route.receiver and route.receiver not in seen:
             issues.append(
-                RuleIssue(
+                ConfigIssue(
                     IssueCode.UNKNOWN_NAME,
                     f"route sends to receiver {route.receiver!r}, which is not defined",
-                    locator.value((*path, "receiver")),
+                    locator.value((*at, "receiver")),
                     hint=f"defined receivers: {', '.join(sorted(seen))}",
                 )
             )
-        for name, regex in route.match_re.items():
-            try:
-                import re
-
-                re.compile(regex)
-            except re.error as exc:
-                issues.append(
-                    RuleIssue(
-                        IssueCode.WRONG_TYPE,
-                        f"invalid regex for {name!r}: {exc}",
-                        locator.value((*path, "match_re", name)),
-                    )
-                )
-        for kind in ("active_time", "mute_time"):
-            for index, window in enumerate(getattr(route, kind)):
-                try:
-                    from zoneinfo import ZoneInfo
-
-                    ZoneInfo(window.timezone)
-                except (KeyError, ValueError):
-                    issues.append(
-                        RuleIssue(
-                            IssueCode.WRONG_TYPE,
-                            f"unknown time zone {window.timezone!r}",
-                            locator.value((*path, kind, index, "timezone")),
-                            hint="use an IANA name like Europe/Berlin",
-                        )
-                    )
     return issues
 
 
@@ -176,9 +120,9 @@ def _walk(route: RouteSpec, path: Path_) -> list[tuple[Path_, RouteSpec]]:
 
 def check_channels(
     spec: AlertingFileSpec, locator: Locator, env: Mapping[str, str], redactor: Redactor | None
-) -> list[RuleIssue]:
+) -> list[ConfigIssue]:
     """Expand each channel's secrets and check its URL; unset secrets are warnings."""
-    issues: list[RuleIssue] = []
+    issues: list[ConfigIssue] = []
     for r_index, receiver in enumerate(spec.receivers):
         for c_index, channel in enumerate(receiver.channel_specs()):
             path: Path_ = ("receivers", r_index, "channels", c_index)
@@ -187,7 +131,7 @@ def check_channels(
                 resolve_secret(channel, env, redactor)
             except SecretError as exc:
                 issues.append(
-                    RuleIssue(
+                    ConfigIssue(
                         IssueCode.MISSING_FIELD,
                         f"receiver {receiver.name!r}: {exc}; this channel stays off until it is set",
                         locator.value(path),
@@ -200,7 +144,7 @@ def check_channels(
             if problem:
                 shown = redactor.redact(problem) if redactor else problem
                 issues.append(
-                    RuleIssue(
+                    ConfigIssue(
                         IssueCode.WRONG_TYPE,
                         f"receiver {receiver.name!r}: {shown}",
                         locator.value(path),
@@ -265,8 +209,3 @@ def url_problem(channel: ChannelSpec, url: str) -> str | None:
     if apprise.Apprise.instantiate(url) is None:
         return f"not a URL Apprise understands: {url!r}"
     return None
-
-
-def describe(value: Any) -> str:
-    """A short printable form of a spec value for CLI output."""
-    return str(value)

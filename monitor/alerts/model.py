@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from monitor.config.durations import humanize
 from monitor.engine.state import Finding
 from monitor.events import EventRef
-from monitor.rules.durations import humanize
 
 
 class EvidenceItem(BaseModel):

@@ -32,13 +32,13 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from monitor.alerts import Alert, alert_from
+from monitor.config.durations import format_duration
 from monitor.engine.detector import Detector
 from monitor.engine.reorder import ReorderBuffer
 from monitor.engine.ruleset import Ruleset
 from monitor.engine.state import Finding, KeyState
 from monitor.events import Event, Rejected, RejectReason
 from monitor.events.codec import decode
-from monitor.rules.durations import format_duration
 
 Slot = tuple[str, str]
 COMPACT_EVERY = timedelta(days=1)

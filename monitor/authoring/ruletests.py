@@ -28,61 +28,41 @@ Evaluation, per test, on a fresh detector and a fake clock:
   matches any time. The result lists the expected alerts that are missing and the unexpected ones.
 
 Problems in a test file (YAML, unknown or missing fields, unknown rule ids, missing rule files)
-are `RuleIssue`s with `file:line:col`, like the rule loader's.
+are `ConfigIssue`s with `file:line:col`, like the rule loader's.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from monitor.config import load
+from monitor.config.durations import format_duration
+from monitor.config.fields import DurationOrZero
+from monitor.config.fields import parse_offset as parse_offset
 from monitor.engine.clock import FakeClock
 from monitor.engine.detector import Detector
 from monitor.engine.ruleset import Ruleset
 from monitor.engine.state import Finding
-from monitor.errors import IssueCode, RuleIssue, SourceLocation
+from monitor.errors import ConfigIssue, IssueCode, SourceLocation
 from monitor.events import Event
 from monitor.rules import load_rules
-from monitor.rules.durations import format_duration, parse_duration
 from monitor.rules.loader import TEST_SUFFIXES
-from monitor.rules.locate import Locator, parse_yaml, to_plain
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-_ZERO = re.compile(r"^(0+[smhdw]?)+$")
 _TICK = timedelta(microseconds=1)
-
-
-def parse_offset(text: str | int) -> timedelta:
-    """A duration that may be zero (`0`, `0s`) — rule durations may not; raises ValueError."""
-    if isinstance(text, int) and not isinstance(text, bool) and text == 0:
-        return timedelta(0)
-    if not isinstance(text, str):
-        raise ValueError(f"expected a duration like '0s', '15m' or '2d', got {text!r}")
-    if _ZERO.match(text.strip()):
-        return timedelta(0)
-    return parse_duration(text)
 
 
 def format_offset(delta: timedelta) -> str:
     """An offset the way a test author writes it: `0s`, `3d`, `1h30m`."""
     return format_duration(delta)
-
-
-def _offset(value: Any) -> Any:
-    if isinstance(value, timedelta):
-        return value
-    try:
-        return parse_offset(value)
-    except ValueError as exc:
-        raise PydanticCustomError("duration", str(exc)) from None
 
 
 def _aware(value: Any) -> Any:
@@ -93,9 +73,6 @@ def _aware(value: Any) -> Any:
     return value
 
 
-Offset = Annotated[timedelta, BeforeValidator(_offset)]
-
-
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -103,7 +80,7 @@ class _Spec(BaseModel):
 class EventSpec(_Spec):
     """One event of a test, `at` a duration after `start`."""
 
-    at: Offset
+    at: DurationOrZero
     source: str = Field(min_length=1)
     type: str = Field(min_length=1)
     subject: str = Field(min_length=1)
@@ -117,7 +94,7 @@ class ExpectSpec(_Spec):
     rule: str
     key: str
     status: Literal["firing", "resolved"] = "firing"
-    at: Offset | None = None
+    at: DurationOrZero | None = None
 
 
 class CaseSpec(_Spec):
@@ -126,18 +103,18 @@ class CaseSpec(_Spec):
     name: str
     events: list[EventSpec] = Field(default_factory=list)
     expect: list[ExpectSpec]
-    evaluate_until: Offset | None = None
+    evaluate_until: DurationOrZero | None = None
 
 
 class RuleTestFileSpec(_Spec):
     """A whole `*.test.yaml` file."""
 
+    FILE_KIND: ClassVar[str] = "a rule test file"
+    FILE_SHAPE: ClassVar[str] = "`rule_files:` and `tests:`"
+
     rule_files: list[str] = Field(min_length=1)
     start: Annotated[datetime, BeforeValidator(_aware)] = DEFAULT_START
     tests: list[CaseSpec] = Field(min_length=1)
-
-
-_NESTED: dict[str, type[BaseModel]] = {"tests": CaseSpec, "events": EventSpec, "expect": ExpectSpec}
 
 
 @dataclass(frozen=True, order=True)
@@ -189,10 +166,10 @@ class FileResult:
 
     file: str
     cases: list[CaseResult] = field(default_factory=list)
-    issues: list[RuleIssue] = field(default_factory=list)
+    issues: list[ConfigIssue] = field(default_factory=list)
 
     @property
-    def errors(self) -> list[RuleIssue]:
+    def errors(self) -> list[ConfigIssue]:
         """The issues that stopped the file from running."""
         return [i for i in self.issues if i.severity == "error"]
 
@@ -218,17 +195,17 @@ def run_rule_tests(paths: Iterable[Path]) -> list[FileResult]:
 
 def run_test_file(path: Path) -> FileResult:
     """Load one test file and its rules, and run each test."""
-    result = FileResult(str(path))
-    loaded = _read(path, result)
-    if loaded is None:
+    loaded = load(path, RuleTestFileSpec)
+    result = FileResult(loaded.file, issues=loaded.issues)
+    spec, locator = loaded.spec, loaded.locator
+    if spec is None or locator is None:
         return result
-    spec, locator = loaded
     rule_paths = []
     for index, name in enumerate(spec.rule_files):
         target = path.parent / name
         if not target.exists():
             result.issues.append(
-                RuleIssue(
+                ConfigIssue(
                     IssueCode.NO_RULES,
                     f"rule file {name!r} not found (looked for {target})",
                     locator.value(("rule_files", index)),
@@ -246,7 +223,7 @@ def run_test_file(path: Path) -> FileResult:
             if expected.rule not in known:
                 close = difflib.get_close_matches(expected.rule, sorted(known), n=1)
                 result.issues.append(
-                    RuleIssue(
+                    ConfigIssue(
                         IssueCode.UNKNOWN_NAME,
                         f"test {case.name!r} expects an alert of unknown rule {expected.rule!r}",
                         locator.value(("tests", t, "expect", e, "rule")),
@@ -301,73 +278,3 @@ def compare(case: CaseSpec, actual: list[AlertLine], location: SourceLocation) -
         else:
             unmatched.remove(hit)
     return CaseResult(case.name, location, expected, actual, missing, unmatched)
-
-
-def _read(path: Path, result: FileResult) -> tuple[RuleTestFileSpec, Locator] | None:
-    name = str(path)
-    text = path.read_text(encoding="utf-8")
-    root, locator, syntax = parse_yaml(name, text)
-    if locator is None:
-        result.issues.extend([syntax] if syntax else [])
-        return None
-    if not isinstance(root, dict):
-        result.issues.append(
-            RuleIssue(
-                IssueCode.WRONG_TYPE,
-                "a rule test file must be a mapping with `rule_files:` and `tests:`",
-                SourceLocation(name, 1, 1),
-            )
-        )
-        return None
-    try:
-        return RuleTestFileSpec.model_validate(to_plain(root)), locator
-    except ValidationError as exc:
-        result.issues.extend(_schema_issues(exc, locator))
-        return None
-
-
-def _schema_issues(exc: ValidationError, locator: Locator) -> list[RuleIssue]:
-    issues: dict[tuple[tuple[str | int, ...], str], RuleIssue] = {}
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        found, _ = locator.resolve(loc)
-        name = str(loc[-1]) if loc else "file"
-        if (found, name) in issues:
-            continue
-        kind = error["type"]
-        if kind == "extra_forbidden":
-            parents = [p for p in loc[:-1] if isinstance(p, str) and p in _NESTED]
-            model = _NESTED[parents[-1]] if parents else RuleTestFileSpec
-            allowed = sorted(model.model_fields)
-            close = difflib.get_close_matches(name, allowed, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"known fields: {', '.join(allowed)}"
-            issue = RuleIssue(
-                IssueCode.UNKNOWN_FIELD, f"unknown field '{name}'", locator.key(found), hint=hint
-            )
-        elif kind == "missing":
-            issue = RuleIssue(
-                IssueCode.MISSING_FIELD,
-                f"missing required field '{name}'",
-                locator.value(found),
-                hint=f"add `{name}:`",
-            )
-        elif kind == "duration":
-            issue = RuleIssue(
-                IssueCode.RULE_DURATION,
-                f"{name}: {error['msg']}",
-                locator.value(found),
-                hint="a duration from start: 0s, 90s, 15m, 4h, 2d, 1w",
-            )
-        else:
-            where = ".".join(str(p) for p in loc if isinstance(p, str)) or name
-            issue = RuleIssue(
-                IssueCode.WRONG_TYPE, f"{where}: {error['msg'].lower()}", locator.value(found)
-            )
-        issues[(found, name)] = issue
-    # `att:` for `at:` is one mistake: the unknown field says so, "missing 'at'" is noise.
-    typos = {(k[0][:-1], i.hint) for k, i in issues.items() if i.code == IssueCode.UNKNOWN_FIELD}
-    return [
-        i
-        for (found, name), i in issues.items()
-        if i.code != IssueCode.MISSING_FIELD or (found, f"did you mean '{name}'?") not in typos
-    ]

@@ -15,13 +15,13 @@ def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
     if rule.first.accepts(event) and ctx.holds(rule.first, {"first": event}):
         state.held.append(Held(slot="first", event=event))
         # A `then` that arrived before its (late) `first` is held for the lateness; match it now.
-        for held in _held(state, "then"):
+        for held in state.events_in("then"):
             if rule.within.contains(event.time, held.time) and ctx.holds(
                 rule.then, {"first": event, "then": held}
             ):
                 _add(findings, fire(ctx, state, {"first": event, "then": held}, event, held))
     if rule.then.accepts(event):
-        promises = sorted(_held(state, "first"), key=lambda e: e.time, reverse=True)
+        promises = sorted(state.events_in("first"), key=lambda e: e.time, reverse=True)
         for promise in promises:
             if promise.id == event.id and promise.source == event.source:
                 continue
@@ -44,10 +44,6 @@ def sweep(ctx: StepContext, state: KeyState) -> list[Finding]:
         h for h in state.held if h.slot == "first" or h.event.time >= ctx.now - ctx.lateness
     ]
     return []
-
-
-def _held(state: KeyState, slot: str) -> list[EventRef]:
-    return [h.event for h in state.held if h.slot == slot]
 
 
 def _add(findings: list[Finding], finding: Finding | None) -> None:

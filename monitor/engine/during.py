@@ -20,17 +20,17 @@ def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
     if rule.open.accepts(event) and ctx.holds(rule.open, {"open": event}):
         state.held.append(Held(slot="open", event=event))
         # `then` events that arrived before their (late) `open` are held for the lateness.
-        for held in _held(state, "then"):
+        for held in state.events_in("then"):
             if held.time >= event.time and not _closed_before(ctx, state, event, held):
                 _alert(ctx, state, event, held, findings)
     if rule.close.accepts(event):
-        for opened in _held(state, "open"):
+        for opened in state.events_in("open"):
             if event.time >= opened.time and ctx.holds(
                 rule.close, {"open": opened, "close": event}
             ):
                 state.held.append(Held(slot=f"close:{event_key(opened)}", event=event))
     if rule.then.accepts(event):
-        for opened in _held(state, "open"):
+        for opened in state.events_in("open"):
             if opened.time <= event.time and not _closed_before(ctx, state, opened, event):
                 if ctx.holds(rule.then, {"open": opened, "then": event}):
                     _alert(ctx, state, opened, event, findings)
@@ -54,10 +54,6 @@ def _alert(
 def _closed_before(ctx: StepContext, state: KeyState, opened: EventRef, moment: EventRef) -> bool:
     slot = f"close:{event_key(opened)}"
     return any(h.slot == slot and h.event.time <= moment.time for h in state.held)
-
-
-def _held(state: KeyState, slot: str) -> list[EventRef]:
-    return [h.event for h in state.held if h.slot == slot]
 
 
 def sweep(ctx: StepContext, state: KeyState) -> list[Finding]:

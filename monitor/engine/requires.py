@@ -21,7 +21,7 @@ def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
             e for e in state.expectations if not _explains(ctx, event, e.opened_by)
         ]
     if rule.then.accepts(event):
-        firsts = [h.event for h in state.held if h.slot == "first"]
+        firsts = state.events_in("first")
         if not any(_explains(ctx, first, event) for first in firsts):
             due = event.time + ctx.lateness
             state.expectations.append(Expectation(opened_by=event, due=due))

@@ -75,6 +75,10 @@ class KeyState:
     def held(self, value: list[Held]) -> None:
         self._held = value
 
+    def events_in(self, slot: str) -> list[EventRef]:
+        """The events held in one slot, in the order they were held."""
+        return [h.event for h in self._held or () if h.slot == slot]
+
     @property
     def expectations(self) -> list[Expectation]:
         """Follow-ups being waited for."""

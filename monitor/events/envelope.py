@@ -50,15 +50,7 @@ class Event(BaseModel):
 
     def to_cel(self) -> dict[str, Any]:
         """The event as CEL and templates see it (built once per event)."""
-        return {
-            "id": self.id,
-            "source": self.source,
-            "department": self.department,
-            "type": self.type,
-            "time": self.time,
-            "subject": self.subject,
-            "data": self.data,
-        }
+        return cel_view(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,15 +75,20 @@ class EventRef:
 
     def to_cel(self) -> dict[str, Any]:
         """The remembered event as CEL and templates see it."""
-        return {
-            "id": self.id,
-            "source": self.source,
-            "department": department_of(self.source),
-            "type": self.type,
-            "time": self.time,
-            "subject": self.subject,
-            "data": self.data,
-        }
+        return cel_view(self)
+
+
+def cel_view(event: Event | EventRef) -> dict[str, Any]:
+    """An event as CEL conditions and message templates see it."""
+    return {
+        "id": event.id,
+        "source": event.source,
+        "department": department_of(event.source),
+        "type": event.type,
+        "time": event.time,
+        "subject": event.subject,
+        "data": event.data,
+    }
 
 
 def utcnow() -> datetime:

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitor.errors import IssueCode, RuleIssue, SourceLocation
+from monitor.errors import ConfigIssue, IssueCode, SourceLocation
 from monitor.rules.compiled import CompiledMatcher, CompiledRule
 from monitor.rules.compiler import compile_rules
 from monitor.rules.limits import RuleLimits, apply_limits, oversized_files, too_many_rules
@@ -20,11 +20,11 @@ class LoadResult:
     """The compiled rules and every issue found; `errors` says whether it may be used."""
 
     rules: list[CompiledRule]
-    issues: list[RuleIssue] = field(default_factory=list)
+    issues: list[ConfigIssue] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
     @property
-    def errors(self) -> list[RuleIssue]:
+    def errors(self) -> list[ConfigIssue]:
         """The issues that make the set unusable."""
         return [i for i in self.issues if i.severity == "error"]
 
@@ -36,7 +36,7 @@ def load_rules(paths: Iterable[Path], limits: RuleLimits | None = None) -> LoadR
     files = collect_files(paths)
     if not files:
         where = SourceLocation(", ".join(str(p) for p in paths) or ".")
-        issue = RuleIssue(IssueCode.NO_RULES, "no rule files (*.yaml) found", where)
+        issue = ConfigIssue(IssueCode.NO_RULES, "no rule files (*.yaml) found", where)
         return LoadResult([], [issue])
     oversized = oversized_files(files, limits)
     skipped = {issue.location.file for issue in oversized}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from monitor.config.fields import WEEKDAYS
 
 
 @dataclass(frozen=True)
@@ -45,21 +45,6 @@ class BusinessCalendar:
             day += timedelta(days=1)
             cursor = datetime.combine(day, time(0), self.zone)
         raise ValueError(f"calendar {self.name!r} has no working time")
-
-    def elapsed(self, start: datetime, end: datetime) -> timedelta:
-        """Business time between two instants (zero if end is not after start)."""
-        total = timedelta(0)
-        day = start.astimezone(self.zone).date()
-        last = end.astimezone(self.zone).date()
-        while day <= last:
-            if self._working(day):
-                opens = datetime.combine(day, self.start, self.zone)
-                closes = datetime.combine(day, self.end, self.zone)
-                begin, finish = max(opens, start), min(closes, end)
-                if finish > begin:
-                    total += finish - begin
-            day += timedelta(days=1)
-        return total
 
 
 class CalendarError(ValueError):
@@ -114,7 +99,7 @@ def build_calendar(
     return BusinessCalendar(
         name=name,
         zone=tz,
-        weekdays=frozenset(DAY_NAMES.index(d) for d in days),
+        weekdays=frozenset(WEEKDAYS.index(d) for d in days),
         start=start,
         end=end,
         holidays=frozenset(dates),

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from monitor.errors import IssueCode, RuleIssue, SourceLocation
+from monitor.config.locate import Locator
+from monitor.errors import ConfigIssue, IssueCode, SourceLocation
 from monitor.rules.calendar import BusinessCalendar, CalendarError, Window, build_calendar
 from monitor.rules.compiled import CompiledMatcher, CompiledRule, KeyExpression
 from monitor.rules.expressions import Condition, cel_literal, free_names, parse_error, rewrite
 from monitor.rules.loader import ParsedFile, ParsedRule
-from monitor.rules.locate import Locator
 from monitor.rules.messages import compile_template, template_names
 from monitor.rules.schema import BusinessTimeSpec, MatcherSpec
 
@@ -49,9 +49,9 @@ class _Names:
     defined_at: dict[str, SourceLocation] = field(default_factory=dict)
 
 
-def compile_rules(files: list[ParsedFile]) -> tuple[list[CompiledRule], list[RuleIssue]]:
+def compile_rules(files: list[ParsedFile]) -> tuple[list[CompiledRule], list[ConfigIssue]]:
     """Compile every rule of every file; rules with issues are left out."""
-    issues: list[RuleIssue] = []
+    issues: list[ConfigIssue] = []
     names = _collect_names(files, issues)
     duplicates = _duplicate_ids(files, issues)
     compiled: list[CompiledRule] = []
@@ -68,7 +68,7 @@ def compile_rules(files: list[ParsedFile]) -> tuple[list[CompiledRule], list[Rul
     return compiled, issues
 
 
-def _duplicate_ids(files: list[ParsedFile], issues: list[RuleIssue]) -> set[tuple[str, Path]]:
+def _duplicate_ids(files: list[ParsedFile], issues: list[ConfigIssue]) -> set[tuple[str, Path]]:
     """(file, path) of every rule whose id an earlier rule already has, each with an issue.
     Rules that failed the schema count too: their id is still taken."""
     seen: dict[str, SourceLocation] = {}
@@ -86,7 +86,7 @@ def _duplicate_ids(files: list[ParsedFile], issues: list[RuleIssue]) -> set[tupl
                 continue
             duplicates.add((parsed_file.file, path))
             issues.append(
-                RuleIssue(
+                ConfigIssue(
                     IssueCode.DUPLICATE_RULE,
                     f"rule id '{rule_id}' is already defined at {seen[rule_id]}",
                     where,
@@ -99,9 +99,9 @@ def _duplicate_ids(files: list[ParsedFile], issues: list[RuleIssue]) -> set[tupl
 
 def _raw_expression_issues(
     raw: dict[str, Any], path: Path, loc: Locator, names: _Names
-) -> list[RuleIssue]:
+) -> list[ConfigIssue]:
     """CEL and template problems of a rule that failed the schema (so none go unreported)."""
-    issues: list[RuleIssue] = []
+    issues: list[ConfigIssue] = []
     rule_id = raw.get("id") if isinstance(raw.get("id"), str) else None
     scopes = KIND_SCOPES.get(str(raw.get("kind")), {})
     all_slots = tuple(scopes) or SLOT_FIELDS
@@ -125,7 +125,7 @@ def _raw_expression_issues(
     return issues
 
 
-def _collect_names(files: list[ParsedFile], issues: list[RuleIssue]) -> _Names:
+def _collect_names(files: list[ParsedFile], issues: list[ConfigIssue]) -> _Names:
     names = _Names()
     for parsed in files:
         for name, values in parsed.header.lists.items():
@@ -152,7 +152,7 @@ def _collect_names(files: list[ParsedFile], issues: list[RuleIssue]) -> _Names:
             except CalendarError as exc:
                 names.broken_calendars.add(name)
                 issues.append(
-                    RuleIssue(
+                    ConfigIssue(
                         IssueCode.WRONG_TYPE,
                         f"calendar '{name}': {exc}",
                         parsed.locator.value((*path, *exc.field)),
@@ -172,11 +172,13 @@ def _collect_names(files: list[ParsedFile], issues: list[RuleIssue]) -> _Names:
     return names
 
 
-def _claim(names: _Names, name: str, locator: Locator, path: Path, issues: list[RuleIssue]) -> bool:
+def _claim(
+    names: _Names, name: str, locator: Locator, path: Path, issues: list[ConfigIssue]
+) -> bool:
     where = locator.key(path)
     if name in names.defined_at:
         issues.append(
-            RuleIssue(
+            ConfigIssue(
                 IssueCode.DUPLICATE_NAME,
                 f"'{name}' is already defined at {names.defined_at[name]}",
                 where,
@@ -188,7 +190,7 @@ def _claim(names: _Names, name: str, locator: Locator, path: Path, issues: list[
     return True
 
 
-def _compile_rule(rule: ParsedRule, names: _Names) -> tuple[CompiledRule | None, list[RuleIssue]]:
+def _compile_rule(rule: ParsedRule, names: _Names) -> tuple[CompiledRule | None, list[ConfigIssue]]:
     spec, loc, base = rule.spec, rule.locator, rule.path
     issues = _kind_issues(rule)
     scopes = KIND_SCOPES[spec.kind]
@@ -243,14 +245,14 @@ def _compile_rule(rule: ParsedRule, names: _Names) -> tuple[CompiledRule | None,
     )
 
 
-def _kind_issues(rule: ParsedRule) -> list[RuleIssue]:
+def _kind_issues(rule: ParsedRule) -> list[ConfigIssue]:
     spec, loc, base = rule.spec, rule.locator, rule.path
     required, optional = KIND_FIELDS[spec.kind]
     issues = []
     for name in required:
         if getattr(spec, name) is None:
             issues.append(
-                RuleIssue(
+                ConfigIssue(
                     IssueCode.RULE_KIND_FIELDS,
                     f"a '{spec.kind}' rule needs '{name}'",
                     loc.value((*base, "kind")),
@@ -266,7 +268,7 @@ def _kind_issues(rule: ParsedRule) -> list[RuleIssue]:
             *OPTIONAL_EVERYWHERE,
         ):
             issues.append(
-                RuleIssue(
+                ConfigIssue(
                     IssueCode.RULE_KIND_FIELDS,
                     f"'{name}' has no meaning for a '{spec.kind}' rule",
                     loc.key((*base, name)),
@@ -286,8 +288,8 @@ def _compile_matcher(
     loc: Locator,
     path: Path,
     rule_id: str,
-) -> tuple[CompiledMatcher | None, list[RuleIssue]]:
-    issues: list[RuleIssue] = []
+) -> tuple[CompiledMatcher | None, list[ConfigIssue]]:
+    issues: list[ConfigIssue] = []
     where = None
     if spec.where is not None:
         where = _compile_cel(
@@ -304,7 +306,7 @@ def _compile_matcher(
 
 
 def _compile_key(
-    text: str, names: _Names, loc: Locator, path: Path, rule_id: str, issues: list[RuleIssue]
+    text: str, names: _Names, loc: Locator, path: Path, rule_id: str, issues: list[ConfigIssue]
 ) -> KeyExpression | None:
     if text.strip() in ("subject", "event.subject"):
         return KeyExpression(text)
@@ -321,7 +323,7 @@ def _compile_cel(
     loc: Locator,
     path: Path,
     rule_id: str,
-    issues: list[RuleIssue],
+    issues: list[ConfigIssue],
     slot: str | None = None,
 ) -> Condition | None:
     error = parse_error(text)
@@ -338,7 +340,7 @@ def _compile_cel(
         where = loc.inside_scalar(path, line, col)
         if name in all_slots:
             issues.append(
-                RuleIssue(
+                ConfigIssue(
                     IssueCode.CEL_SCOPE,
                     f"'{name}' is not known yet in '{slot}.where'",
                     where,
@@ -350,7 +352,7 @@ def _compile_cel(
         else:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             issues.append(
-                RuleIssue(
+                ConfigIssue(
                     IssueCode.UNKNOWN_NAME,
                     f"unknown name '{name}'",
                     where,
@@ -370,8 +372,8 @@ def _compile_cel(
 
 def _syntax_issue(
     loc: Locator, path: Path, text: str, line: int, col: int, message: str, rule_id: str | None
-) -> RuleIssue:
-    return RuleIssue(
+) -> ConfigIssue:
+    return ConfigIssue(
         IssueCode.CEL_SYNTAX,
         f"CEL: {message}",
         loc.inside_scalar(path, line, col),
@@ -386,7 +388,7 @@ def _compile_window(
     loc: Locator,
     path: Path,
     rule_id: str,
-    issues: list[RuleIssue],
+    issues: list[ConfigIssue],
 ) -> Window | None:
     if spec is None:
         return None
@@ -397,7 +399,7 @@ def _compile_window(
 
 
 def _calendar(
-    name: str, names: _Names, loc: Locator, path: Path, rule_id: str, issues: list[RuleIssue]
+    name: str, names: _Names, loc: Locator, path: Path, rule_id: str, issues: list[ConfigIssue]
 ) -> BusinessCalendar | None:
     """The named calendar; an issue if nobody declared it. A declared calendar with errors has
     its own issue already, so a rule using it is left out without a second one."""
@@ -406,7 +408,7 @@ def _calendar(
         return calendar
     close = difflib.get_close_matches(name, sorted(names.calendars), n=1)
     issues.append(
-        RuleIssue(
+        ConfigIssue(
             IssueCode.UNKNOWN_NAME,
             f"unknown calendar '{name}'",
             loc.value((*path, "calendar")),

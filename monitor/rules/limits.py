@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitor.errors import IssueCode, RuleIssue, SourceLocation
+from monitor.errors import ConfigIssue, IssueCode, SourceLocation
 from monitor.events.codec import DEFAULT_MAX_EVENT_BYTES
 from monitor.rules.celcost import estimate, unknown_functions
 from monitor.rules.compiled import CompiledRule
@@ -36,14 +36,14 @@ class RuleLimits:
         return max(1, self.max_event_bytes // 2)
 
 
-def oversized_files(files: Sequence[Path], limits: RuleLimits) -> list[RuleIssue]:
+def oversized_files(files: Sequence[Path], limits: RuleLimits) -> list[ConfigIssue]:
     """An issue for each file larger than `max_file_bytes` (such files are not read)."""
     issues = []
     for path in files:
         size = path.stat().st_size
         if size > limits.max_file_bytes:
             issues.append(
-                RuleIssue(
+                ConfigIssue(
                     IssueCode.RULE_FILE_TOO_LARGE,
                     f"the file is {size} bytes, limit {limits.max_file_bytes}",
                     SourceLocation(str(path), 1, 1),
@@ -53,7 +53,7 @@ def oversized_files(files: Sequence[Path], limits: RuleLimits) -> list[RuleIssue
     return issues
 
 
-def too_many_rules(files: Sequence[ParsedFile], limits: RuleLimits) -> list[RuleIssue]:
+def too_many_rules(files: Sequence[ParsedFile], limits: RuleLimits) -> list[ConfigIssue]:
     """One issue at the first rule beyond `max_rules` (counted over all files, in load order)."""
     seen = 0
     for parsed in files:
@@ -62,7 +62,7 @@ def too_many_rules(files: Sequence[ParsedFile], limits: RuleLimits) -> list[Rule
             if seen > limits.max_rules:
                 total = sum(len(f.rules) for f in files)
                 return [
-                    RuleIssue(
+                    ConfigIssue(
                         IssueCode.TOO_MANY_RULES,
                         f"{total} rules are loaded, limit {limits.max_rules}; this is the first "
                         "one over it",
@@ -76,14 +76,14 @@ def too_many_rules(files: Sequence[ParsedFile], limits: RuleLimits) -> list[Rule
 
 def apply_limits(
     rules: list[CompiledRule], files: Sequence[ParsedFile], limits: RuleLimits
-) -> tuple[list[CompiledRule], list[RuleIssue]]:
+) -> tuple[list[CompiledRule], list[ConfigIssue]]:
     """Check each compiled rule's expressions and message; bind the run-time template limits."""
     parsed: dict[str, ParsedRule] = {}
     for parsed_file in files:
         for one in parsed_file.rules:
             parsed.setdefault(one.spec.id, one)
     kept: list[CompiledRule] = []
-    issues: list[RuleIssue] = []
+    issues: list[ConfigIssue] = []
     for rule in rules:
         source = parsed[rule.id]
         found = _expression_issues(rule, source, limits) + _message_issues(rule, source)
@@ -114,7 +114,7 @@ def _expressions(rule: CompiledRule) -> list[tuple[tuple[str, ...], str, Conditi
 
 def _expression_issues(
     rule: CompiledRule, source: ParsedRule, limits: RuleLimits
-) -> list[RuleIssue]:
+) -> list[ConfigIssue]:
     issues = []
     for sub, _, condition in _expressions(rule):
         path = (*source.path, *sub)
@@ -123,7 +123,7 @@ def _expression_issues(
         for name in unknown_functions(condition.text):
             hit = re.search(rf"\b{re.escape(name)}\s*\(", written)
             issues.append(
-                RuleIssue(
+                ConfigIssue(
                     IssueCode.CEL_FUNCTION,
                     f"CEL has no function '{name}' here",
                     _inside(source, path, written, hit.start() if hit else 0),
@@ -136,7 +136,7 @@ def _expression_issues(
         cost = estimate(condition.text, limits.unknown_list_size)
         if cost.iterations > limits.max_cel_cost:
             issues.append(
-                RuleIssue(
+                ConfigIssue(
                     IssueCode.CEL_COST,
                     f"CEL: one evaluation could take {cost.iterations:,} steps "
                     f"({cost.depth} nested comprehension(s); a list from an event counts as "
@@ -151,12 +151,12 @@ def _expression_issues(
     return issues
 
 
-def _message_issues(rule: CompiledRule, source: ParsedRule) -> list[RuleIssue]:
+def _message_issues(rule: CompiledRule, source: ParsedRule) -> list[ConfigIssue]:
     if rule.message is None:
         return []
     path = (*source.path, "message")
     return [
-        RuleIssue(
+        ConfigIssue(
             IssueCode.TEMPLATE_UNSAFE,
             f"message template: {problem}",
             source.locator.inside_scalar(path, line, 1),

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from monitor.errors import IssueCode, RuleIssue, SourceLocation
-from monitor.rules.locate import Locator, parse_yaml, to_plain
-from monitor.rules.schema import DefaultsSpec, MatcherSpec, RuleFileSpec, RuleSpec
+from monitor.config import read, validate
+from monitor.config.locate import Locator, to_plain
+from monitor.errors import ConfigIssue, IssueCode
+from monitor.rules.schema import RuleFileSpec, RuleSpec
 
 RULE_SUFFIXES = (".yaml", ".yml")
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
@@ -45,7 +43,7 @@ class ReadResult:
     """What reading a set of files produced."""
 
     files: list[ParsedFile] = field(default_factory=list)
-    issues: list[RuleIssue] = field(default_factory=list)
+    issues: list[ConfigIssue] = field(default_factory=list)
 
 
 def collect_files(paths: Iterable[Path]) -> list[Path]:
@@ -82,69 +80,35 @@ def read_rule_files(files: Sequence[Path]) -> ReadResult:
     return result
 
 
-def read_rule_file(path: Path) -> tuple[ParsedFile | None, list[RuleIssue]]:
+def read_rule_file(path: Path) -> tuple[ParsedFile | None, list[ConfigIssue]]:
     """One file -> its header and valid rules, and the issues of the rest. Raises only OSError."""
-    text = path.read_text(encoding="utf-8")
-    name = str(path)
-    root, locator, syntax = parse_yaml(name, text)
+    root, locator, issues = read(path, RuleFileSpec)
     if locator is None:
-        return None, [syntax] if syntax else []
-    if not isinstance(root, dict):
-        return None, [
-            RuleIssue(
-                IssueCode.WRONG_TYPE,
-                "a rule file must be a mapping with `version: 1` and `rules:`",
-                SourceLocation(name, 1, 1),
-            )
-        ]
-    if root.get("version") != 1:
-        where = locator.value(("version",)) if "version" in root else SourceLocation(name, 1, 1)
-        return None, [
-            RuleIssue(
-                IssueCode.FILE_VERSION,
-                f"unsupported rule file version {root.get('version')!r}"
-                if "version" in root
-                else "the file does not say which format version it uses",
-                where,
-                hint="start the file with `version: 1`",
-            )
-        ]
-    return _validate(name, root, locator)
-
-
-def _validate(name: str, root: Any, locator: Locator) -> tuple[ParsedFile | None, list[RuleIssue]]:
+        return None, issues
     plain = to_plain(root)
     raw_rules = plain.pop("rules", None) or []
-    issues: list[RuleIssue] = []
-    try:
-        header = RuleFileSpec.model_validate(plain)
-    except ValidationError as exc:
-        issues.extend(pydantic_issues(exc, (), locator, None, RuleFileSpec))
+    header, issues = validate(plain, RuleFileSpec, locator)
+    if header is None:
         return None, issues
     if not isinstance(raw_rules, list):
-        issues.append(
-            RuleIssue(IssueCode.WRONG_TYPE, "`rules` must be a list", locator.value(("rules",)))
-        )
-        return None, issues
+        where = locator.value(("rules",))
+        return None, [ConfigIssue(IssueCode.WRONG_TYPE, "`rules` must be a list", where)]
     rules: list[ParsedRule] = []
     rejected: list[tuple[dict[str, Any], tuple[str | int, ...]]] = []
     defaults = header.defaults.model_dump(exclude_none=True, mode="python")
     for index, raw in enumerate(raw_rules):
-        path: tuple[str | int, ...] = ("rules", index)
-        rule_id = raw.get("id") if isinstance(raw, dict) else None
+        at: tuple[str | int, ...] = ("rules", index)
         if not isinstance(raw, dict):
-            issues.append(
-                RuleIssue(IssueCode.WRONG_TYPE, "each rule must be a mapping", locator.value(path))
-            )
+            where = locator.value(at)
+            issues.append(ConfigIssue(IssueCode.WRONG_TYPE, "each rule must be a mapping", where))
             continue
-        try:
-            spec = RuleSpec.model_validate(_with_defaults(raw, defaults))
-        except ValidationError as exc:
-            issues.extend(pydantic_issues(exc, path, locator, rule_id, RuleSpec))
-            rejected.append((raw, path))
-            continue
-        rules.append(ParsedRule(spec, path, locator))
-    return ParsedFile(name, header, rules, locator, rejected), issues
+        spec, found = validate(_with_defaults(raw, defaults), RuleSpec, locator, at, raw.get("id"))
+        if spec is None:
+            issues.extend(found)
+            rejected.append((raw, at))
+        else:
+            rules.append(ParsedRule(spec, at, locator))
+    return ParsedFile(str(path), header, rules, locator, rejected), issues
 
 
 def _with_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
@@ -152,86 +116,3 @@ def _with_defaults(raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, A
     if "labels" in defaults and isinstance(raw.get("labels"), dict):
         merged["labels"] = {**defaults["labels"], **raw["labels"]}
     return merged
-
-
-def pydantic_issues(
-    exc: ValidationError,
-    base: tuple[str | int, ...],
-    locator: Locator,
-    rule_id: str | None,
-    model: type[BaseModel],
-) -> list[RuleIssue]:
-    """Turn pydantic's errors into positioned issues, one per location."""
-    issues: dict[tuple[Any, ...], RuleIssue] = {}
-    for error in exc.errors():
-        loc = (*base, *error["loc"])
-        found, node = locator.resolve(loc)
-        kind = error["type"]
-        if kind == "duration" and isinstance(node, dict):
-            continue  # the mapping form of a union (business time) reports its own errors
-        if found in issues and kind != "duration":
-            continue
-        issues[found] = _issue(error, loc, found, node, locator, rule_id, model)
-    return list(issues.values())
-
-
-def _issue(
-    error: Any,
-    loc: tuple[Any, ...],
-    found: tuple[str | int, ...],
-    node: Any,
-    locator: Locator,
-    rule_id: str | None,
-    model: type[BaseModel],
-) -> RuleIssue:
-    kind = error["type"]
-    field_name = str(loc[-1])
-    if kind == "extra_forbidden":
-        allowed = _allowed_fields(locator, found, model)
-        close = difflib.get_close_matches(field_name, allowed, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"known fields: {', '.join(allowed)}"
-        return RuleIssue(
-            IssueCode.UNKNOWN_FIELD,
-            f"unknown field '{field_name}'",
-            locator.key(found),
-            rule_id,
-            hint,
-        )
-    if kind == "missing":
-        return RuleIssue(
-            IssueCode.MISSING_FIELD,
-            f"missing required field '{field_name}'",
-            locator.value(found),
-            rule_id,
-            f"add `{field_name}:`",
-        )
-    if kind == "duration":
-        return RuleIssue(
-            IssueCode.RULE_DURATION,
-            error["msg"],
-            locator.value(found),
-            rule_id,
-            "write a number and a unit: 90s, 15m, 4h, 2d, 1w",
-        )
-    where = ".".join(str(p) for p in found[2:] if isinstance(p, str)) or field_name
-    return RuleIssue(
-        IssueCode.WRONG_TYPE,
-        f"{where}: {error['msg'].lower()}",
-        locator.value(found),
-        rule_id,
-        None,
-    )
-
-
-def _allowed_fields(
-    locator: Locator, found: tuple[str | int, ...], model: type[BaseModel]
-) -> list[str]:
-    """Field names valid at the mapping that holds an unknown key."""
-    parent = [p for p in found[:-1] if isinstance(p, str)]
-    if model is RuleSpec and parent and parent[-1] in RuleSpec.model_fields:
-        target: type[BaseModel] = MatcherSpec
-    elif model is RuleFileSpec and parent == ["defaults"]:
-        target = DefaultsSpec
-    else:
-        target = model
-    return sorted(target.model_fields)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from jinja2 import TemplateError
 
-from monitor.errors import IssueCode, RuleIssue
-from monitor.rules.locate import Locator
+from monitor.config.locate import Locator
+from monitor.errors import ConfigIssue, IssueCode
 from monitor.rules.templates import MessageTemplate, unknown_filters, unknown_names
 
 Path = tuple[str | int, ...]
@@ -41,7 +41,7 @@ def compile_template(
     loc: Locator,
     path: Path,
     rule_id: str,
-    issues: list[RuleIssue],
+    issues: list[ConfigIssue],
     provided: frozenset[str] | None,
 ) -> MessageTemplate | None:
     """Parse and check a rule's message; every problem becomes a positioned issue (None then)."""
@@ -51,7 +51,7 @@ def compile_template(
     if error is not None:
         line, message = error
         issues.append(
-            RuleIssue(
+            ConfigIssue(
                 IssueCode.TEMPLATE_SYNTAX,
                 f"message template: {message}",
                 loc.inside_scalar(path, line, 1),
@@ -64,7 +64,7 @@ def compile_template(
     for problem in unknown_filters(text):
         known = "filters" if problem.what == "filter" else "tests"
         issues.append(
-            RuleIssue(
+            ConfigIssue(
                 IssueCode.TEMPLATE_FILTER,
                 f"message template: no {problem.what} named '{problem.name}'",
                 loc.inside_scalar(path, problem.line, problem.col),
@@ -78,7 +78,7 @@ def compile_template(
     readable = ", ".join(sorted(n.replace("*", "0, match1, ...") for n in names))
     for problem in unknown_names(text, names) if provided is not None else []:
         issues.append(
-            RuleIssue(
+            ConfigIssue(
                 IssueCode.TEMPLATE_NAME,
                 f"message template: '{problem.name}' is never set for this kind of rule "
                 "(it would render as empty text)",
@@ -95,7 +95,7 @@ def compile_template(
         return MessageTemplate.build(text)
     except TemplateError as exc:  # anything Jinja refuses at compile time that we did not foresee
         issues.append(
-            RuleIssue(
+            ConfigIssue(
                 IssueCode.TEMPLATE_SYNTAX,
                 f"message template: {exc}",
                 loc.inside_scalar(path, getattr(exc, "lineno", 1) or 1, 1),

@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Annotated, Any, Literal
+from datetime import date
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from monitor.rules.durations import format_duration, parse_duration
+from monitor.config.fields import WORKWEEK, Duration, Weekday
 
-KINDS = ("contradiction", "stalled", "requires", "during", "burst")
-SEVERITIES = ("info", "low", "medium", "high", "critical")
-SLOTS = ("first", "then", "open", "close", "cancel", "match", "resolve_on")
-
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WORKWEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 Kind = Literal["contradiction", "stalled", "requires", "during", "burst"]
 Severity = Literal["info", "low", "medium", "high", "critical"]
-
-
-def _duration(value: Any) -> Any:
-    if isinstance(value, timedelta):
-        return value
-    if not isinstance(value, str):
-        raise PydanticCustomError(
-            "duration", "expected a duration like '15m', got {value}", {"value": repr(value)}
-        )
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise PydanticCustomError("duration", str(exc)) from None
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(_duration),
-    PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^(\d+[smhdw])+$", "examples": ["15m", "2d"]}),
-]
 
 
 class _Spec(BaseModel):
@@ -123,6 +95,9 @@ class CalendarSpec(_Spec):
 
 class RuleFileSpec(_Spec):
     """A whole rule file."""
+
+    FILE_KIND: ClassVar[str] = "a rule file"
+    FILE_SHAPE: ClassVar[str] = "`version: 1` and `rules:`"
 
     version: Literal[1]
     lists: dict[str, list[Any]] = Field(default_factory=dict)

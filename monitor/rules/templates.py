@@ -13,7 +13,7 @@ from typing import Any
 from jinja2 import Template, TemplateError, nodes
 from jinja2.nodes import Template as TemplateAst
 
-from monitor.rules.durations import humanize
+from monitor.config.durations import humanize
 from monitor.rules.sandbox import (
     BLOCKED_STR_METHODS,
     REMOVED_GLOBALS,

@@ -6,10 +6,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from monitor.errors import IssueCode, RuleIssue, SourceLocation
+from monitor.config.locate import parse_yaml, to_plain
+from monitor.errors import ConfigIssue, IssueCode, SourceLocation
 from monitor.rules.compiled import CompiledRule
 from monitor.rules.loader import TEST_SUFFIXES
-from monitor.rules.locate import parse_yaml, to_plain
 
 
 def tested_rule_ids(paths: Iterable[Path]) -> set[str]:
@@ -38,14 +38,16 @@ def _expected_rules(root: Any) -> set[str]:
     return found
 
 
-def untested_stable_rules(rules: Iterable[CompiledRule], paths: Iterable[Path]) -> list[RuleIssue]:
+def untested_stable_rules(
+    rules: Iterable[CompiledRule], paths: Iterable[Path]
+) -> list[ConfigIssue]:
     """An issue for each `status: stable` rule that no rule test expects."""
     stable = [r for r in rules if r.status == "stable"]
     if not stable:
         return []
     tested = tested_rule_ids(paths)
     return [
-        RuleIssue(
+        ConfigIssue(
             IssueCode.RULE_UNTESTED,
             "the rule is marked stable but no rule test expects it",
             SourceLocation(rule.file, rule.line, rule.col),

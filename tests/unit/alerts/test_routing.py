@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.alerts.config import RouteSpec
+from monitor.alerts.dispatch.route import compile_route, match_routes
 from monitor.alerts.labels import alert_labels, parse_labels, parse_matcher
 from monitor.alerts.silences import SilenceBook, new_silence
-from monitor.alerts.stages.route import compile_route, match_routes
 from tests.unit.alerts.conftest import make_alert
 
 TREE = RouteSpec.model_validate(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.errors import IssueCode, RuleIssue, SourceLocation
+from monitor.errors import ConfigIssue, IssueCode, SourceLocation
 from monitor.rules import load_rules
 from tests.unit.conftest import RULES_DIR
 
@@ -174,7 +174,7 @@ def test_every_problem_in_a_file_is_reported(tmp_path: Path) -> None:
 
 
 def test_rule_issue_prints_as_file_line_col_code_rule_message() -> None:
-    issue = RuleIssue(
+    issue = ConfigIssue(
         IssueCode.RULE_DURATION,
         "expected a duration like '15m', got '15 min'",
         SourceLocation("rules/billing.yaml", 14, 7),
@@ -187,7 +187,7 @@ def test_rule_issue_prints_as_file_line_col_code_rule_message() -> None:
 
 
 def test_rule_issue_prints_hint_on_its_own_line() -> None:
-    issue = RuleIssue(
+    issue = ConfigIssue(
         IssueCode.UNKNOWN_FIELD,
         "unknown field 'mesage'",
         SourceLocation("rules/x.yaml", 9, 5),

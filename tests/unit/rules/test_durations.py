@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from monitor.rules.durations import format_duration, humanize, parse_duration
+from monitor.config.durations import format_duration, humanize, parse_duration
 
 
 @pytest.mark.parametrize(

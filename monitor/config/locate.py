@@ -16,7 +16,7 @@ from ruamel.yaml.scalarstring import (
     SingleQuotedScalarString,
 )
 
-from monitor.errors import IssueCode, RuleIssue, SourceLocation
+from monitor.errors import ConfigIssue, IssueCode, SourceLocation
 
 Path = tuple[str | int, ...]
 
@@ -103,7 +103,7 @@ def to_plain(node: Any) -> Any:
 YAML_HINT = "check indentation and quote values that contain ': ' or start with '{'"
 
 
-def parse_yaml(name: str, text: str) -> tuple[Any, Locator | None, RuleIssue | None]:
+def parse_yaml(name: str, text: str) -> tuple[Any, Locator | None, ConfigIssue | None]:
     """Parse YAML keeping positions: (root, its locator, None) or (None, None, the syntax issue)."""
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
@@ -115,7 +115,7 @@ def parse_yaml(name: str, text: str) -> tuple[Any, Locator | None, RuleIssue | N
             SourceLocation(name, mark.line + 1, mark.column + 1) if mark else SourceLocation(name)
         )
         problem = exc.problem or exc.context or "invalid YAML"
-        return None, None, RuleIssue(IssueCode.YAML_SYNTAX, problem, where, hint=YAML_HINT)
+        return None, None, ConfigIssue(IssueCode.YAML_SYNTAX, problem, where, hint=YAML_HINT)
     except YAMLError as exc:
-        return None, None, RuleIssue(IssueCode.YAML_SYNTAX, str(exc), SourceLocation(name, 1, 1))
+        return None, None, ConfigIssue(IssueCode.YAML_SYNTAX, str(exc), SourceLocation(name, 1, 1))
     return root, Locator(name, root, text.splitlines()), None

@@ -1,6 +1,8 @@
 """The routing tree, Alertmanager-style: which routes (and so receivers) an alert reaches.
 
 Pure and synchronous, so `cxmon routes test` and unit tests use it without a broker.
+`compile_routes` checks what pydantic cannot (regexes, time zones) and returns every problem as
+a positioned issue; nothing here raises for a file's content.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from zoneinfo import ZoneInfo
 
 from monitor.alerts.config import RouteSpec, TimeWindowSpec
 from monitor.alerts.labels import LabelMatcher
-from monitor.rules.schema import Weekday
+from monitor.config.fields import WEEKDAYS
+from monitor.config.locate import Locator
+from monitor.errors import ConfigIssue, IssueCode, SourceLocation
 
-DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DocPath = tuple[str | int, ...]
 DEFAULT_GROUP_BY = ("rule",)
 DEFAULT_GROUP_WAIT = timedelta(seconds=30)
 DEFAULT_GROUP_INTERVAL = timedelta(minutes=5)
@@ -29,20 +33,6 @@ class TimeWindow:
     start: time | None
     end: time | None
     zone: ZoneInfo
-
-    @classmethod
-    def from_spec(cls, spec: TimeWindowSpec) -> TimeWindow:
-        """Compile a window; raises ValueError (bad zone)."""
-        try:
-            zone = ZoneInfo(spec.timezone)
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {spec.timezone!r}") from exc
-        start = end = None
-        if spec.hours:
-            first, last = spec.hours.split("-")
-            start = time.fromisoformat(first)
-            end = time(23, 59, 59, 999999) if last == "24:00" else time.fromisoformat(last)
-        return cls(frozenset(DAYS.index(d) for d in spec.days), start, end, zone)
 
     def contains(self, moment: datetime) -> bool:
         """Whether the instant falls inside the window."""
@@ -90,18 +80,46 @@ class Route:
         return f"{self.path}:{{{values}}}"
 
 
-def compile_route(spec: RouteSpec, parent: Route | None = None, path: str = "root") -> Route:
-    """Resolve inheritance and compile matchers and windows; raises ValueError (regex, zone)."""
-    matchers: list[LabelMatcher] = []
-    for name, wanted in spec.match.items():
-        if isinstance(wanted, list):
-            pattern = "|".join(_escape(v) for v in wanted)
-            matchers.append(LabelMatcher(name, pattern, "=~"))
-        else:
-            matchers.append(LabelMatcher(name, wanted))
-    matchers.extend(LabelMatcher(name, regex, "=~") for name, regex in spec.match_re.items())
+def compile_routes(
+    spec: RouteSpec, locator: Locator | None = None, at: DocPath = ("route",)
+) -> tuple[Route | None, list[ConfigIssue]]:
+    """The compiled tree with inheritance resolved, or None and every issue (bad regex or zone),
+    each at its place in the file when a locator is given."""
+    issues: list[ConfigIssue] = []
+    root = _compile(spec, None, "root", _Where(locator, at), issues)
+    return (None if issues else root), issues
+
+
+def compile_route(spec: RouteSpec) -> Route:
+    """The compiled tree of a spec known to be valid; raises ValueError listing its issues."""
+    root, issues = compile_routes(spec)
+    if root is None:
+        raise ValueError("; ".join(i.message for i in issues))
+    return root
+
+
+@dataclass(frozen=True)
+class _Where:
+    locator: Locator | None
+    path: DocPath
+
+    def __truediv__(self, part: DocPath) -> _Where:
+        return _Where(self.locator, (*self.path, *part))
+
+    def location(self) -> SourceLocation:
+        if self.locator is None:
+            return SourceLocation("route")
+        return self.locator.value(self.path)
+
+
+def _compile(
+    spec: RouteSpec, parent: Route | None, name: str, at: _Where, issues: list[ConfigIssue]
+) -> Route:
+    matchers = _matchers(spec, at, issues)
+    active = _windows(spec.active_time, at / ("active_time",), issues)
+    muted = _windows(spec.mute_time, at / ("mute_time",), issues)
     node = Route(
-        path=path,
+        path=name,
         receiver=spec.receiver or (parent.receiver if parent else ""),
         matchers=tuple(matchers),
         group_by=tuple(spec.group_by)
@@ -113,15 +131,61 @@ def compile_route(spec: RouteSpec, parent: Route | None = None, path: str = "roo
             spec.repeat_interval, parent, "repeat_interval", DEFAULT_REPEAT_INTERVAL
         ),
         continue_=spec.continue_,
-        active_time=tuple(TimeWindow.from_spec(w) for w in spec.active_time)
-        or (parent.active_time if parent else ()),
-        mute_time=tuple(TimeWindow.from_spec(w) for w in spec.mute_time)
-        or (parent.mute_time if parent else ()),
+        active_time=active or (parent.active_time if parent else ()),
+        mute_time=muted or (parent.mute_time if parent else ()),
     )
     children = tuple(
-        compile_route(child, node, f"{path}.{index}") for index, child in enumerate(spec.routes)
+        _compile(child, node, f"{name}.{index}", at / ("routes", index), issues)
+        for index, child in enumerate(spec.routes)
     )
     return Route(**{**node.__dict__, "children": children})
+
+
+def _matchers(spec: RouteSpec, at: _Where, issues: list[ConfigIssue]) -> list[LabelMatcher]:
+    matchers: list[LabelMatcher] = []
+    for name, wanted in spec.match.items():
+        if isinstance(wanted, list):
+            pattern = "|".join(_escape(v) for v in wanted)
+            matchers.append(LabelMatcher(name, pattern, "=~"))
+        else:
+            matchers.append(LabelMatcher(name, wanted))
+    for name, regex in spec.match_re.items():
+        try:
+            matchers.append(LabelMatcher(name, regex, "=~"))
+        except re.error as exc:
+            where = (at / ("match_re", name)).location()
+            issues.append(
+                ConfigIssue(IssueCode.WRONG_TYPE, f"invalid regex for {name!r}: {exc}", where)
+            )
+    return matchers
+
+
+def _windows(
+    specs: list[TimeWindowSpec], at: _Where, issues: list[ConfigIssue]
+) -> tuple[TimeWindow, ...]:
+    windows = []
+    for index, spec in enumerate(specs):
+        try:
+            zone = ZoneInfo(spec.timezone)
+        except (KeyError, ValueError):
+            issues.append(
+                ConfigIssue(
+                    IssueCode.WRONG_TYPE,
+                    f"unknown time zone {spec.timezone!r}",
+                    (at / (index, "timezone")).location(),
+                    hint="use an IANA name like Europe/Berlin",
+                )
+            )
+            continue
+        start = end = None
+        if spec.hours:
+            first, last = spec.hours.split("-")
+            start = time.fromisoformat(first)
+            end = time(23, 59, 59, 999999) if last == "24:00" else time.fromisoformat(last)
+        windows.append(
+            TimeWindow(frozenset(WEEKDAYS.index(d) for d in spec.days), start, end, zone)
+        )
+    return tuple(windows)
 
 
 def match_routes(root: Route, labels: dict[str, str]) -> list[Route]:

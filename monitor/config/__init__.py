@@ -1,0 +1,11 @@
+"""The one positioned YAML loader: `load(path, Model)` -> the spec (or None) and every issue,
+each at `file:line:col`. Rule, alerting, rule-test and source-mapping files all read through it.
+
+`locate` parses YAML keeping positions and maps a document path to `file:line:col`; `schema`
+turns pydantic's errors into `ConfigIssue`s (unknown fields with a did-you-mean); `loader`
+puts the two together; `fields` holds the value types the file formats share.
+"""
+
+from monitor.config.loader import Loaded, load, read, validate
+
+__all__ = ["Loaded", "load", "read", "validate"]
