@@ -113,3 +113,16 @@ def forget_before(state: KeyState, horizon: datetime) -> None:
     state.seen = {k: t for k, t in state.seen.items() if t >= horizon}
     state.held = [h for h in state.held if h.event.time >= horizon]
     state.firing = [f for f in state.firing if f.event_time >= horizon]
+
+
+def forget_closed_windows(ctx: StepContext, state: KeyState, slot: str) -> None:
+    """Drop held `slot` events whose window (opened at their time) closed more than the lateness
+    ago. A plain window's end is its start plus `within`, which `forget_before` at the horizon
+    already does; a business window's end depends on its start, so it is computed here."""
+    window = ctx.rule.within
+    if window is None or window.calendar is None:
+        return
+    cutoff = ctx.now - ctx.lateness
+    state.held = [
+        h for h in state.held if h.slot != slot or window.deadline(h.event.time) >= cutoff
+    ]

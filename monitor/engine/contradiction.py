@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from monitor.engine.context import StepContext, fire, forget_before, resolve
+from monitor.engine.context import (
+    StepContext,
+    fire,
+    forget_before,
+    forget_closed_windows,
+    resolve,
+)
 from monitor.engine.state import Finding, Held, KeyState
 from monitor.events import EventRef
 
@@ -40,6 +46,7 @@ def sweep(ctx: StepContext, state: KeyState) -> list[Finding]:
     assert ctx.rule.within is not None
     horizon = ctx.now - ctx.rule.within.horizon - ctx.lateness
     forget_before(state, horizon)
+    forget_closed_windows(ctx, state, "first")
     state.held = [
         h for h in state.held if h.slot == "first" or h.event.time >= ctx.now - ctx.lateness
     ]

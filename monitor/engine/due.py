@@ -35,8 +35,13 @@ def next_due(
     after_held = (lateness, horizon + lateness)
     at_deadline = (timedelta(0), horizon)
     forgotten = (horizon + lateness,)
+    moments = list(_times(state, after_held, at_deadline, forgotten))
+    window = rule.within
+    if window is not None and window.calendar is not None:
+        # a held event's business window ends at a computed time (`forget_closed_windows`)
+        moments += [(window.deadline(h.event.time), (lateness,)) for h in state.held]
     best: datetime | None = None
-    for moment, offsets in _times(state, after_held, at_deadline, forgotten):
+    for moment, offsets in moments:
         for offset in offsets:
             candidate = moment + offset
             if (swept_at is None or candidate >= swept_at) and (best is None or candidate < best):

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from monitor.engine.context import StepContext, fire, forget_before, resolve
+from monitor.engine.context import (
+    StepContext,
+    fire,
+    forget_before,
+    forget_closed_windows,
+    resolve,
+)
 from monitor.engine.state import Expectation, Finding, Held, KeyState
 from monitor.events import EventRef
 
@@ -52,4 +58,5 @@ def sweep(ctx: StepContext, state: KeyState) -> list[Finding]:
             findings.append(finding)
     state.expectations = waiting
     forget_before(state, ctx.now - rule.within.horizon - ctx.lateness)
+    forget_closed_windows(ctx, state, "first")
     return findings

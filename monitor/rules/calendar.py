@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import functools
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, available_timezones
@@ -75,6 +77,10 @@ def build_calendar(
             ("hours",),
             "hours like '09:00-17:30', on a 24-hour clock, within one day",
         )
+    if not days:
+        raise CalendarError(
+            "a calendar needs at least one working day", ("days",), "days like [mon, tue, wed]"
+        )
     try:
         tz = ZoneInfo(zone)
     except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError; a bad path a ValueError
@@ -106,6 +112,40 @@ def build_calendar(
     )
 
 
+@functools.lru_cache(maxsize=256)
+def longest_window(calendar: BusinessCalendar, span: timedelta) -> timedelta:
+    """The most wall time `span` of business time can take from any start: an upper bound of
+    `calendar.add(t, span) - t` for every `t`.
+
+    `add(t) - t` grows while `t` is in working time (the end moves at least as fast) and shrinks
+    outside it (the end stays put), so its maxima are at closing times. Outside the holidays the
+    week repeats; every close from `pad` before the first holiday (no earlier window reaches
+    them) to a year after the last one (both daylight-saving changes) is tried, and the largest
+    change of UTC offset seen is added for the years not tried.
+    """
+    working_days = math.ceil(span / _daily(calendar)) + 1
+    pad = timedelta(days=7 * working_days + 7)  # a week holds at least one working day
+    around = sorted(calendar.holidays) or [_REFERENCE]
+    day, last = around[0] - pad, around[-1] + max(pad, timedelta(days=366))
+    longest = timedelta(0)
+    offsets: set[timedelta] = set()
+    while day <= last:
+        closes = datetime.combine(day, calendar.end, calendar.zone)
+        offsets.add(closes.utcoffset() or timedelta(0))
+        if calendar._working(day):
+            longest = max(longest, calendar.add(closes, span) - closes)
+        day += timedelta(days=1)
+    return longest + (max(offsets) - min(offsets))
+
+
+_REFERENCE = date(2026, 1, 1)
+
+
+def _daily(calendar: BusinessCalendar) -> timedelta:
+    day = date(2026, 1, 1)
+    return datetime.combine(day, calendar.end) - datetime.combine(day, calendar.start)
+
+
 @dataclass(frozen=True)
 class Window:
     """A rule's `within`: plain wall time, or business time against a calendar."""
@@ -125,7 +165,7 @@ class Window:
 
     @property
     def horizon(self) -> timedelta:
-        """An upper bound of the wall time the window can last (for state expiry)."""
+        """The most wall time the window can last from any start (state older is forgotten)."""
         if self.calendar is None:
             return self.span
-        return max(self.span * 7, timedelta(days=14))
+        return longest_window(self.calendar, self.span)
