@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -16,11 +16,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.render import print_issues
+from cli.sources import print_mapping_results, raw_decoder
 from monitor.alerts import Alert
 from monitor.authoring.replay import ReplayResult, diff_alerts, replay
-from monitor.authoring.ruletests import FileResult, parse_offset, run_rule_tests
+from monitor.authoring.ruletests import FileResult, collect_test_files, parse_offset, run_test_file
 from monitor.engine.ruleset import KINDS, Ruleset
+from monitor.events import Event
 from monitor.rules import LoadResult, load_rules
+from monitor.settings import Settings
+from monitor.sources.mappingtests import MappingFileResult, is_mapping_test, run_mapping_tests
 
 FORMATS = ("table", "json")
 STATUS_STYLE = {"firing": "red", "resolved": "green"}
@@ -44,6 +48,17 @@ def replay_command(
         Path | None,
         typer.Option(help="rules to compare with: print the alerts RULES add (+) and remove (-)"),
     ] = None,
+    as_topic: Annotated[
+        str | None,
+        typer.Option(help="the lines are raw records of this topic: map them with its mapping"),
+    ] = None,
+    records: Annotated[
+        bool,
+        typer.Option(help='with --as-topic: lines are {"key", "value", "headers", "timestamp"}'),
+    ] = False,
+    sources: Annotated[
+        Path | None, typer.Option(help="mapping directory (default: CXMON_SOURCES_PATH)")
+    ] = None,
 ) -> None:
     """Backtest rules on recorded events: the alerts they would have raised, counts per rule."""
     out = Console(highlight=False, soft_wrap=True)
@@ -58,18 +73,26 @@ def replay_command(
         raise typer.BadParameter(str(exc), param_hint="--lateness") from None
     if str(events) != "-" and not events.is_file():
         raise typer.BadParameter(f"{events} is not a file", param_hint="EVENTS")
+    if records and as_topic is None:
+        raise typer.BadParameter("--records needs --as-topic", param_hint="--records")
     candidate = _load(rules, err)
     old = _load(baseline, err) if baseline is not None else None
     if candidate is None or (baseline is not None and old is None):
         raise typer.Exit(1)
+    decode_line = None
+    if as_topic is not None:
+        where = sources or Settings().sources_path
+        decode_line = raw_decoder(as_topic, where, records=records, err=err)
+        if decode_line is None:
+            raise typer.Exit(1)
     lines = _read_lines(events)
-    result = _run(candidate, lines, delay)
+    result = _run(candidate, lines, delay, decode_line)
     if old is None:
         if result.alerts:
             _print_alerts(result.alerts, output, out)
         _print_summary(candidate, result, err)
     else:
-        before = _run(old, lines, delay)
+        before = _run(old, lines, delay, decode_line)
         diff = diff_alerts(result.alerts, before.alerts)
         changes = [("+", a) for a in diff.added] + [("-", a) for a in diff.removed]
         if changes:
@@ -88,15 +111,32 @@ def test_command(
         list[Path] | None,
         typer.Argument(exists=True, help="*.test.yaml files or directories (default: rules)"),
     ] = None,
+    sources: Annotated[
+        Path | None,
+        typer.Option(help="mapping tests to run too (default, with no PATHS: CXMON_SOURCES_PATH)"),
+    ] = None,
 ) -> None:
-    """Run rule tests (*.test.yaml): PASS/FAIL per test with a diff; exit 1 on any failure."""
+    """Run rule and mapping tests (*.test.yaml): PASS/FAIL per test with a diff; exit 1 on any failure."""
     out = Console(highlight=False, soft_wrap=True)
-    results = run_rule_tests(paths or [Path("rules")])
+    where = list(paths or [Path("rules")])
+    # The configured mapping directory joins the default run, not a run of named paths.
+    mapping_dir = sources if sources is not None else None if paths else Settings().sources_path
+    if mapping_dir is not None and mapping_dir.exists() and mapping_dir not in where:
+        where.append(mapping_dir)
+    files = collect_test_files(where)
+    mapping_tests = [f for f in files if is_mapping_test(f)]
+    results: list[FileResult | MappingFileResult] = [
+        run_test_file(f) for f in files if f not in mapping_tests
+    ]
+    results += run_mapping_tests(mapping_tests)
     if not results:
         out.print("[red]no rule tests (*.test.yaml) found[/red]")
         raise typer.Exit(1)
     for result in results:
-        _print_file(result, out)
+        if isinstance(result, MappingFileResult):
+            print_mapping_results(result, out, print_issues)
+        else:
+            _print_file(result, out)
     passed = sum(c.passed for r in results for c in r.cases)
     failed = sum(not c.passed for r in results for c in r.cases)
     broken = sum(bool(r.errors) for r in results)
@@ -121,8 +161,13 @@ def _read_lines(events: Path) -> list[bytes]:
         return handle.readlines()
 
 
-def _run(rules: LoadResult, lines: Sequence[bytes], lateness: timedelta) -> ReplayResult:
-    return replay(lines, Ruleset(rules.rules, lateness), lateness)
+def _run(
+    rules: LoadResult,
+    lines: Sequence[bytes],
+    lateness: timedelta,
+    decode_line: Callable[[bytes], Event | None] | None = None,
+) -> ReplayResult:
+    return replay(lines, Ruleset(rules.rules, lateness), lateness, decode_line)
 
 
 def _print_alerts(alerts: Sequence[Alert], output: str, out: Console) -> None:
@@ -182,8 +227,9 @@ def _cells(alert: Alert) -> list[str]:
 
 
 def _print_summary(rules: LoadResult, result: ReplayResult, err: Console) -> None:
+    skipped = f", {result.skipped} skipped by the mapping" if result.skipped else ""
     err.print(
-        f"replay: {result.events} events, {len(result.rejected)} rejected, "
+        f"replay: {result.events} events, {len(result.rejected)} rejected{skipped}, "
         f"{len(result.alerts)} alert(s)"
     )
     by_status = Counter((a.rule_id, a.status) for a in result.alerts)

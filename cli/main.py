@@ -15,6 +15,7 @@ from rich.console import Console
 from cli import author
 from cli import notify as notify_cli
 from cli.render import print_issues
+from cli.sources import load_for_validate, split_paths
 from monitor.config.durations import parse_duration
 from monitor.errors import RuleError
 from monitor.events.envelope import utcnow
@@ -54,7 +55,7 @@ def run(
         run_worker(settings)
     except RuleError as exc:
         print_issues(exc.issues, err)
-        err.print("[red]refusing to start: fix the rule files above[/red]")
+        err.print("[red]refusing to start: fix the rule or mapping files above[/red]")
         raise typer.Exit(1) from None
 
 
@@ -63,25 +64,36 @@ def validate(
     paths: Annotated[list[Path], typer.Argument(exists=True, help="rule files or directories")],
     output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
 ) -> None:
-    """Load, validate and compile rules (or an alerting file); print every problem as file:line:col; exit 1 on any error."""
+    """Load, validate and compile rules, source mappings (or an alerting file); print every problem as file:line:col; exit 1 on any error."""
     paths, alerting_failed = notify_cli.validate_alerting(paths, output)
     if not paths:
         raise typer.Exit(1 if alerting_failed else 0)
-    result = load_rules(paths, Settings().rule_limits())
-    # Only here, not in the worker: a deployment ships rule files without their tests.
-    untested = untested_stable_rules(result.rules, paths)
-    if untested:
-        result = LoadResult(
-            result.rules, sorted(result.issues + untested, key=lambda i: i.location), result.files
-        )
+    settings = Settings()
+    rule_files, mapping_files = split_paths(paths)
+    result = LoadResult([])
+    if rule_files or not mapping_files:
+        result = load_rules(rule_files or paths, settings.rule_limits())
+        # Only here, not in the worker: a deployment ships rule files without their tests.
+        untested = untested_stable_rules(result.rules, paths)
+        if untested:
+            result = LoadResult(result.rules, result.issues + untested, result.files)
+    sources = load_for_validate(mapping_files, rule_files, settings.rules_path)
+    issues = sorted(result.issues + sources.issues, key=lambda i: i.location)
     if output == "json":
-        for issue in result.issues:
+        for issue in issues:
             typer.echo(issue.to_json())
     else:
-        print_issues(result.issues, out)
-        if not result.errors:
-            err.print(f"[green]ok[/green]: {len(result.rules)} rules in {len(result.files)} files")
-    raise typer.Exit(1 if result.errors or alerting_failed else 0)
+        print_issues(issues, out)
+        if not result.errors and not sources.errors:
+            found = (
+                [f"{len(result.rules)} rules in {len(result.files)} files"] if result.files else []
+            )
+            if mapping_files:
+                found.append(
+                    f"{len(sources.mappings)} source mappings in {len(sources.files)} files"
+                )
+            err.print(f"[green]ok[/green]: {', '.join(found)}")
+    raise typer.Exit(1 if result.errors or sources.errors or alerting_failed else 0)
 
 
 @app.command()

@@ -50,6 +50,8 @@ class IssueCode(StrEnum):
     TEMPLATE_UNSAFE = "TEMPLATE_UNSAFE"
     TEMPLATE_FILTER = "TEMPLATE_FILTER"
     TEMPLATE_NAME = "TEMPLATE_NAME"
+    DUPLICATE_TOPIC = "DUPLICATE_TOPIC"
+    UNUSED_DEPARTMENT = "UNUSED_DEPARTMENT"
 
 
 ISSUE_DESCRIPTIONS: dict[IssueCode, str] = {
@@ -75,6 +77,8 @@ ISSUE_DESCRIPTIONS: dict[IssueCode, str] = {
     IssueCode.TEMPLATE_UNSAFE: "a message template uses a construct the sandbox does not allow",
     IssueCode.TEMPLATE_FILTER: "a message template uses a filter or test that does not exist",
     IssueCode.TEMPLATE_NAME: "a message template reads a name its rule's kind never provides",
+    IssueCode.DUPLICATE_TOPIC: "two source mappings read the same topic",
+    IssueCode.UNUSED_DEPARTMENT: "a source mapping's department is named by no rule (a warning)",
 }
 
 

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=8, ge=1)
     topic_replication: int = Field(default=1, ge=1)
     rules_path: Path = Path("rules")
+    sources_path: Path = Field(
+        default=Path("sources"), description="source mappings: raw topics read as events"
+    )
     store: str = Field(default="memory://", description="memory:// or rocksdb://")
     data_dir: Path = Path(".cxmon/data")
     lateness_s: float = Field(default=300.0, ge=0, description="accepted out-of-order delay")

@@ -60,12 +60,23 @@ class ReplayResult:
     rejected: list[RejectedLine] = field(default_factory=list)
     per_rule: Counter[str] = field(default_factory=Counter)
     events: int = 0
+    skipped: int = 0  # records a source mapping's `when` skipped
     eval_errors: Counter[str] = field(default_factory=Counter)
 
 
-def replay(lines: Iterable[bytes], ruleset: Ruleset, lateness: timedelta) -> ReplayResult:
-    """Run every record through a fresh detector in arrival order, on the event-time watermark."""
+def replay(
+    lines: Iterable[bytes],
+    ruleset: Ruleset,
+    lateness: timedelta,
+    decode_line: Callable[[bytes], Event | None] | None = None,
+) -> ReplayResult:
+    """Run every record through a fresh detector in arrival order, on the event-time watermark.
+
+    `decode_line` turns a line into an event (None: skipped, `Rejected`: rejected); by default
+    lines are CloudEvents. `cxmon replay --as-topic` passes a source mapping here.
+    """
     result = ReplayResult()
+    to_event = decode_line or decode
     detector = WatermarkDetector(ruleset)
     buffer = ReorderBuffer(lateness)
     errors_before = Counter(ruleset.eval_errors)
@@ -81,7 +92,11 @@ def replay(lines: Iterable[bytes], ruleset: Ruleset, lateness: timedelta) -> Rep
         if not raw.strip():
             continue
         try:
-            event = decode(raw)
+            mapped = to_event(raw)
+            if mapped is None:
+                result.skipped += 1
+                continue
+            event = mapped
             if buffer.is_too_late(event):
                 raise Rejected(
                     RejectReason.TOO_LATE,

@@ -22,6 +22,7 @@ class RejectReason(StrEnum):
     TOO_DEEP = "too_deep"
     TOO_LATE = "too_late"
     TIME_OUT_OF_RANGE = "time_out_of_range"
+    MAPPING_FAILED = "mapping_failed"
     INTERNAL_ERROR = "internal_error"
 
 
