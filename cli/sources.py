@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from monitor.errors import RuleIssue
+from monitor.errors import ConfigIssue
 from monitor.events import Event, Rejected, RejectReason
 from monitor.events.mapping import RawRecord, evaluate
 from monitor.rules import load_rules
@@ -117,7 +117,7 @@ def _timestamp(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _print(issues: Sequence[RuleIssue], err: Console) -> None:
+def _print(issues: Sequence[ConfigIssue], err: Console) -> None:
     from cli.render import print_issues
 
     print_issues(issues, err)

@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import cel
-from pydantic import ValidationError
 
-from monitor.errors import IssueCode, RuleIssue, SourceLocation
+from monitor.config import read, validate
+from monitor.config.locate import Locator, to_plain
+from monitor.errors import ConfigIssue, IssueCode, SourceLocation
 from monitor.events.envelope import department_of
 from monitor.events.mapping import SCOPE, CompiledField, CompiledSource, SourceMappings
 from monitor.rules.compiled import CompiledRule
 from monitor.rules.expressions import cel_literal, free_names, parse_error, rewrite
-from monitor.rules.loader import collect_files, pydantic_issues
-from monitor.rules.locate import Locator, parse_yaml, to_plain
+from monitor.rules.loader import collect_files
 from monitor.sources.schema import CEL_FIELDS, MappingFileSpec, SourceSpec
 
 Path_ = tuple[str | int, ...]
@@ -39,11 +39,11 @@ class SourceLoad:
     """The compiled mappings and every issue found; usable only without errors."""
 
     mappings: SourceMappings
-    issues: list[RuleIssue] = field(default_factory=list)
+    issues: list[ConfigIssue] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
     @property
-    def errors(self) -> list[RuleIssue]:
+    def errors(self) -> list[ConfigIssue]:
         """The issues that make the set unusable."""
         return [i for i in self.issues if i.severity == "error"]
 
@@ -94,7 +94,7 @@ def load_sources(paths: Iterable[Path], departments: Iterable[str] | None = None
     a warning. Raises only for I/O errors.
     """
     files = mapping_files(paths)
-    issues: list[RuleIssue] = []
+    issues: list[ConfigIssue] = []
     parsed = [p for p in (_read(f, issues) for f in files) if p is not None]
     names = _collect_names(parsed, issues)
     compiled: list[CompiledSource] = []
@@ -113,7 +113,7 @@ def load_sources(paths: Iterable[Path], departments: Iterable[str] | None = None
             seen[spec.topic] = where
             if known is not None and spec.department and spec.department not in known:
                 issues.append(
-                    RuleIssue(
+                    ConfigIssue(
                         IssueCode.UNUSED_DEPARTMENT,
                         f"no rule names department '{spec.department}'",
                         loc.value((*path, "department")),
@@ -138,8 +138,8 @@ def load_sources(paths: Iterable[Path], departments: Iterable[str] | None = None
     return SourceLoad(SourceMappings.of(compiled), found, [str(f) for f in files])
 
 
-def _duplicate(topic: str, first: SourceLocation, where: SourceLocation) -> RuleIssue:
-    return RuleIssue(
+def _duplicate(topic: str, first: SourceLocation, where: SourceLocation) -> ConfigIssue:
+    return ConfigIssue(
         IssueCode.DUPLICATE_TOPIC,
         f"topic '{topic}' is already mapped at {first}",
         where,
@@ -148,52 +148,35 @@ def _duplicate(topic: str, first: SourceLocation, where: SourceLocation) -> Rule
     )
 
 
-def _read(path: Path, issues: list[RuleIssue]) -> _Parsed | None:
-    name = str(path)
-    root, locator, syntax = parse_yaml(name, path.read_text(encoding="utf-8"))
+def _read(path: Path, issues: list[ConfigIssue]) -> _Parsed | None:
+    root, locator, problems = read(path, MappingFileSpec)
+    issues.extend(problems)
     if locator is None:
-        issues.extend([syntax] if syntax else [])
         return None
-    if not isinstance(root, dict) or root.get("version") != 1:
-        has_version = isinstance(root, dict) and "version" in root
-        issues.append(
-            RuleIssue(
-                IssueCode.FILE_VERSION,
-                f"unsupported mapping file version {root.get('version')!r}"
-                if has_version
-                else "the file does not say which format version it uses",
-                locator.value(("version",)) if has_version else SourceLocation(name, 1, 1),
-                hint="start the file with `version: 1`, then `sources:`",
-            )
-        )
+    header, problems = validate(to_plain(root), MappingFileSpec, locator)
+    issues.extend(problems)
+    if header is None:
         return None
-    plain = to_plain(root)
-    try:
-        header = MappingFileSpec.model_validate(plain)
-    except ValidationError as exc:
-        issues.extend(pydantic_issues(exc, (), locator, None, MappingFileSpec))
-        return None
-    parsed = _Parsed(name, locator, header)
+    parsed = _Parsed(str(path), locator, header)
     for index, raw in enumerate(header.sources):
         entry: Path_ = ("sources", index)
         if not isinstance(raw, dict):
             issues.append(
-                RuleIssue(
+                ConfigIssue(
                     IssueCode.WRONG_TYPE,
                     "each source must be a mapping with `topic:` and its fields",
                     locator.value(entry),
                 )
             )
             continue
-        try:
-            spec = SourceSpec.model_validate(raw)
-        except ValidationError as exc:
-            issues.extend(pydantic_issues(exc, entry, locator, None, SourceSpec))
+        spec, problems = validate(raw, SourceSpec, locator, entry)
+        issues.extend(problems)
+        if spec is None:
             parsed.rejected.append((raw, entry))
             continue
         if spec.department is None and spec.source is None:
             issues.append(
-                RuleIssue(
+                ConfigIssue(
                     IssueCode.MISSING_FIELD,
                     f"source '{spec.topic}' needs `department:` (or a `source:` expression)",
                     locator.key((*entry, "topic")),
@@ -206,7 +189,7 @@ def _read(path: Path, issues: list[RuleIssue]) -> _Parsed | None:
     return parsed
 
 
-def _collect_names(files: list[_Parsed], issues: list[RuleIssue]) -> _Names:
+def _collect_names(files: list[_Parsed], issues: list[ConfigIssue]) -> _Names:
     """Lists and macros of every mapping file, one namespace, as CEL replacements."""
     names = _Names()
     bodies: list[tuple[str, str, Locator, Path_]] = []
@@ -220,7 +203,7 @@ def _collect_names(files: list[_Parsed], issues: list[RuleIssue]) -> _Names:
             if error is not None:
                 where = parsed.locator.inside_scalar(path, error.line, error.col)
                 message = f"macro '{name}': CEL: {error.message}"
-                issues.append(RuleIssue(IssueCode.CEL_SYNTAX, message, where, hint=CEL_HINT))
+                issues.append(ConfigIssue(IssueCode.CEL_SYNTAX, message, where, hint=CEL_HINT))
                 continue
             if _claim(names, name, parsed.locator, path, issues):
                 names.replacements[name] = body
@@ -248,12 +231,12 @@ def _wrapped(replacements: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _claim(names: _Names, name: str, loc: Locator, path: Path_, issues: list[RuleIssue]) -> bool:
+def _claim(names: _Names, name: str, loc: Locator, path: Path_, issues: list[ConfigIssue]) -> bool:
     where = loc.key(path)
     if name in SCOPE or name in names.defined_at:
         other = "a name every expression has" if name in SCOPE else f"at {names.defined_at[name]}"
         issues.append(
-            RuleIssue(
+            ConfigIssue(
                 IssueCode.DUPLICATE_NAME,
                 f"'{name}' is already defined ({other})",
                 where,
@@ -266,7 +249,7 @@ def _claim(names: _Names, name: str, loc: Locator, path: Path_, issues: list[Rul
 
 
 def _compile_source(
-    spec: SourceSpec, path: Path_, loc: Locator, names: _Names, issues: list[RuleIssue]
+    spec: SourceSpec, path: Path_, loc: Locator, names: _Names, issues: list[ConfigIssue]
 ) -> CompiledSource | None:
     fields: dict[str, CompiledField | None] = {}
     for name in CEL_FIELDS:
@@ -301,13 +284,13 @@ def _present(compiled: CompiledField | None) -> CompiledField:
 
 
 def _compile_field(
-    name: str, text: str, path: Path_, loc: Locator, names: _Names, issues: list[RuleIssue]
+    name: str, text: str, path: Path_, loc: Locator, names: _Names, issues: list[ConfigIssue]
 ) -> CompiledField | None:
     error = parse_error(text)
     if error is not None:
         where = loc.inside_scalar(path, error.line, error.col)
         message = f"{name}: CEL: {error.message}"
-        issues.append(RuleIssue(IssueCode.CEL_SYNTAX, message, where, hint=CEL_HINT))
+        issues.append(ConfigIssue(IssueCode.CEL_SYNTAX, message, where, hint=CEL_HINT))
         return None
     if _unknown_names(text, {*SCOPE, *names.replacements}, loc, path, issues):
         return None
@@ -316,7 +299,7 @@ def _compile_field(
         program = cel.compile(expanded)
     except ValueError as exc:  # a macro that parses alone but not where it is used
         issues.append(
-            RuleIssue(
+            ConfigIssue(
                 IssueCode.CEL_SYNTAX,
                 f"{name}: CEL, with macros expanded: {str(exc).splitlines()[0]}",
                 loc.value(path),
@@ -330,7 +313,7 @@ def _compile_field(
 
 
 def _unknown_names(
-    text: str, known: set[str], loc: Locator, path: Path_, issues: list[RuleIssue]
+    text: str, known: set[str], loc: Locator, path: Path_, issues: list[ConfigIssue]
 ) -> bool:
     found = False
     for ident, offset in free_names(text):
@@ -341,7 +324,7 @@ def _unknown_names(
         col = offset - (text.rfind("\n", 0, offset) + 1) + 1
         close = difflib.get_close_matches(ident, sorted(known), n=1)
         issues.append(
-            RuleIssue(
+            ConfigIssue(
                 IssueCode.UNKNOWN_NAME,
                 f"unknown name '{ident}'",
                 loc.inside_scalar(path, line, col),

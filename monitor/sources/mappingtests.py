@@ -2,7 +2,7 @@
 each must become (docs/sources.md, "Mapping tests").
 
 Problems in a test file (YAML, unknown or missing fields, missing mapping files, a topic no
-mapping reads) are `RuleIssue`s with `file:line:col`, like the rule tests'.
+mapping reads) are `ConfigIssue`s with `file:line:col`, like the rule tests'.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.errors import IssueCode, RuleIssue, SourceLocation
+from monitor.config import load
+from monitor.config.locate import Locator
+from monitor.errors import ConfigIssue, IssueCode, SourceLocation
 from monitor.events import Event, Rejected
 from monitor.events.mapping import MappingFailed, RawRecord, SourceMappings, evaluate
-from monitor.rules.loader import pydantic_issues
-from monitor.rules.locate import Locator, parse_yaml, to_plain
 from monitor.sources.loader import load_sources
 
 _MAPPING_TEST = re.compile(r"(?m)^source_files\s*:")
@@ -91,6 +91,9 @@ class CaseSpec(_Spec):
 class MappingTestFileSpec(_Spec):
     """A whole mapping test file."""
 
+    FILE_KIND: ClassVar[str] = "a mapping test file"
+    FILE_SHAPE: ClassVar[str] = "`source_files:` and `tests:`"
+
     source_files: list[str] = Field(min_length=1)
     tests: list[CaseSpec] = Field(min_length=1)
 
@@ -116,10 +119,10 @@ class MappingFileResult:
 
     file: str
     cases: list[MappingCaseResult] = field(default_factory=list)
-    issues: list[RuleIssue] = field(default_factory=list)
+    issues: list[ConfigIssue] = field(default_factory=list)
 
     @property
-    def errors(self) -> list[RuleIssue]:
+    def errors(self) -> list[ConfigIssue]:
         """The issues that stopped the file from running."""
         return [i for i in self.issues if i.severity == "error"]
 
@@ -146,7 +149,7 @@ def run_mapping_test_file(path: Path) -> MappingFileResult:
         target = path.parent / name
         if not target.exists():
             result.issues.append(
-                RuleIssue(
+                ConfigIssue(
                     IssueCode.MISSING_FIELD,
                     f"mapping file {name!r} not found (looked for {target})",
                     locator.value(("source_files", index)),
@@ -165,7 +168,7 @@ def run_mapping_test_file(path: Path) -> MappingFileResult:
         topic = case.topic or (sources.mappings.topics[0] if len(sources.mappings) == 1 else None)
         if topic is None or sources.mappings.get(topic) is None:
             result.issues.append(
-                RuleIssue(
+                ConfigIssue(
                     IssueCode.UNKNOWN_NAME,
                     f"test {case.name!r}: no mapping reads topic {topic!r}"
                     if topic
@@ -262,13 +265,8 @@ def run_mapping_tests(files: Iterable[Path]) -> list[MappingFileResult]:
 
 
 def _read(path: Path, result: MappingFileResult) -> tuple[MappingTestFileSpec, Locator] | None:
-    name = str(path)
-    root, locator, syntax = parse_yaml(name, path.read_text(encoding="utf-8"))
-    if locator is None:
-        result.issues.extend([syntax] if syntax else [])
+    loaded = load(path, MappingTestFileSpec)
+    result.issues.extend(loaded.issues)
+    if loaded.spec is None or loaded.locator is None:
         return None
-    try:
-        return MappingTestFileSpec.model_validate(to_plain(root)), locator
-    except ValidationError as exc:
-        result.issues.extend(pydantic_issues(exc, (), locator, None, MappingTestFileSpec))
-        return None
+    return loaded.spec, loaded.locator

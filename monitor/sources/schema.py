@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,9 @@ CEL_FIELDS = ("when", "source", "id", "type", "time", "subject", "data")
 
 class MappingFileSpec(_Spec):
     """A whole mapping file (its `sources` are validated one by one)."""
+
+    FILE_KIND: ClassVar[str] = "a mapping file"
+    FILE_SHAPE: ClassVar[str] = "`version: 1` and `sources:`"
 
     version: Literal[1]
     lists: dict[str, list[Any]] = Field(default_factory=dict)
