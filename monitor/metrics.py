@@ -3,20 +3,40 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
 from monitor import __version__
 from monitor.events.envelope import department_of
 from monitor.events.rejects import RejectReason
 from monitor.rules.compiled import CompiledRule
+from monitor.scrape import OldestBreach, PendingDeliveries, WatermarkLag
 
 log = logging.getLogger("cxmon")
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
-HANDOFF_BUCKETS = (60, 300, 900, 3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400, 3 * 86400, 7 * 86400)
+# Detection latency: live detections take milliseconds; the top buckets reach the live horizon.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600, 900)
+# Delivery latency: up to the retry horizon (CXMON_NOTIFY_MAX_AGE_S, an hour by default) and past.
+DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
+HOUR, DAY = 3600, 86400
+# Time to handoff: a bucket at every shipped SLA (16 business hours, 3 d, 5 d) and half-day
+# steps between 1 and 3 days, so "% within SLA" and day-scale quantiles are not guesses.
+HANDOFF_BUCKETS = (
+    *(60, 300, 900, HOUR, 4 * HOUR, 8 * HOUR, 16 * HOUR, DAY),
+    *(1.5 * DAY, 2 * DAY, 2.5 * DAY, 3 * DAY, 4 * DAY, 5 * DAY, 7 * DAY, 14 * DAY),
+)
+LIVE_HORIZON_S = 900.0  # conflicts older than this at detection are history, not live latency
 OTHER = "other"  # the label value of departments and event types over the series limit
+
+
+def _process(registry: CollectorRegistry, component: str) -> None:
+    """Process metrics (start time, memory, CPU) and `cxmon_build_info` of one process."""
+    ProcessCollector(registry=registry)
+    build = Info("cxmon_build", "cxmon version and which process this is", registry=registry)
+    build.info({"version": __version__, "component": component})
 
 
 class Metrics:
@@ -28,15 +48,23 @@ class Metrics:
     their department, and departments beyond `max_event_series` as department "other".
     """
 
-    def __init__(self, registry: CollectorRegistry, max_event_series: int = 1000) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        max_event_series: int = 1000,
+        live_horizon_s: float = LIVE_HORIZON_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.registry = registry
         self.max_event_series = max_event_series
+        self.live_horizon_s = live_horizon_s
+        self.clock = clock
         self._consumed: dict[tuple[str, str], Any] = {}  # label pair -> its counter child
         self._departments: set[str] = set()
         self._new_pairs = 0  # pairs counted that no rule listens to
         self._over_limit = False
-        self.build_info = Info("cxmon_build", "cxmon version", registry=registry)
-        self.build_info.info({"version": __version__})
+        self._stalled: tuple[str, ...] = ()
+        _process(registry, "worker")
         self.events_consumed = Counter(
             "cxmon_events_consumed_total",
             "Events accepted, by department and event type",
@@ -92,11 +120,25 @@ class Metrics:
             buckets=HANDOFF_BUCKETS,
             registry=registry,
         )
+        self.handoffs_in_time = Counter(
+            "cxmon_handoffs_in_time_total",
+            "Handoffs whose follow-up arrived by the SLA deadline (event time), by rule",
+            ["rule"],
+            registry=registry,
+        )
         self.detection_latency = Histogram(
             "cxmon_detection_latency_seconds",
-            "Wall time from the conflict (event time or deadline) to the alert, by kind",
+            "Wall time from the conflict (event time or deadline) to the alert, by kind; "
+            "live conflicts only (see cxmon_historical_detections_total)",
             ["kind"],
             buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.historical_detections = Counter(
+            "cxmon_historical_detections_total",
+            "Firing alerts for conflicts older than the live horizon when detected (replayed, "
+            "backfilled or caught-up history), kept out of the latency histogram, by kind",
+            ["kind"],
             registry=registry,
         )
         self.alerts_published = Counter(
@@ -129,9 +171,16 @@ class Metrics:
             "1 if the last rule (re)load succeeded, 0 if the running rules are older than the files",
             registry=registry,
         )
+        self.rules_last_reload_timestamp = Gauge(
+            "cxmon_rules_last_reload_timestamp_seconds",
+            "Unix time of the last successful rule (re)load",
+            registry=registry,
+        )
         self.worker_ready = Gauge(
             "cxmon_worker_ready", "1 once the worker has joined its group", registry=registry
         )
+        self.oldest_breach = OldestBreach(clock)
+        registry.register(self.oldest_breach)
         for reason in RejectReason:
             self.events_rejected.labels(reason=str(reason))
         for status in ("firing", "resolved"):
@@ -187,10 +236,31 @@ class Metrics:
         """Count a rule (re)load and remember whether the running rules match the files."""
         self.rule_reloads.labels(outcome="success" if success else "failure").inc()
         self.rules_last_reload_successful.set(1 if success else 0)
+        if success:
+            self.rules_last_reload_timestamp.set(self.clock())
+
+    def observe_detection(self, kind: str, conflict_time: datetime, detected_at: datetime) -> None:
+        """Detection latency of a firing alert, if the conflict is live: one older than the
+        live horizon when detected (a backfill, a replay, a catch-up after downtime) would
+        fill the top bucket and hide the live figure, so it is counted apart."""
+        lag = (detected_at - conflict_time).total_seconds()
+        if lag > self.live_horizon_s:
+            self.historical_detections.labels(kind=kind).inc()
+        else:
+            self.detection_latency.labels(kind=kind).observe(max(lag, 0.0))
+
+    def watch_watermarks(self, watermarks: Callable[[], Mapping[int, datetime]]) -> None:
+        """Expose `cxmon_watermark_lag_seconds` from the partitions' watermarks at scrape time."""
+        self.registry.register(WatermarkLag(watermarks, self.clock))
+
+    def set_oldest_breaches(self, deadlines: Mapping[str, float]) -> None:
+        """The deadline (epoch seconds) of each stalled rule's oldest open breach."""
+        self.oldest_breach.update(self._stalled, deadlines)
 
     def init_rules(self, rules: Iterable[CompiledRule]) -> None:
         """Create every rule's series at zero so dashboards show 0, not "no data"."""
         counts: dict[str, int] = {}
+        stalled: list[str] = []
         for rule in rules:
             counts[rule.kind] = counts.get(rule.kind, 0) + 1
             for matcher in rule.matchers:
@@ -208,10 +278,15 @@ class Metrics:
             self.rule_eval_errors.labels(rule=rule.id)
             self.state_evictions.labels(rule=rule.id)
             self.detection_latency.labels(kind=rule.kind)
+            self.historical_detections.labels(kind=rule.kind)
             if rule.kind == "stalled":
+                stalled.append(rule.id)
                 self.open_expectations.labels(rule=rule.id)
                 self.open_breaches.labels(rule=rule.id)
                 self.time_to_handoff.labels(rule=rule.id)
+                self.handoffs_in_time.labels(rule=rule.id)
+        self._stalled = tuple(stalled)
+        self.oldest_breach.update(self._stalled, self.oldest_breach.deadlines)
         for kind in ("contradiction", "stalled", "requires", "during", "burst"):
             self.rules_loaded.labels(kind=kind).set(counts.get(kind, 0))
 
@@ -226,6 +301,14 @@ class NotifierMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        _process(registry, "notifier")
+        self.ready = Gauge(
+            "cxmon_notifier_ready",
+            "1 once the notifier has joined its group and read the silences",
+            registry=registry,
+        )
+        self.pending = PendingDeliveries()
+        registry.register(self.pending)
         self.alerts_received = Counter(
             "cxmon_notifier_alerts_received_total",
             "Alerts read from the alerts topic, by status",
@@ -260,7 +343,7 @@ class NotifierMetrics:
             "cxmon_alert_delivery_latency_seconds",
             "Wall time from detection to successful delivery, by receiver",
             ["receiver"],
-            buckets=LATENCY_BUCKETS,
+            buckets=DELIVERY_BUCKETS,
             registry=registry,
         )
         self.silences_active = Gauge(

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     store: str = Field(default="memory://", description="memory:// or rocksdb://")
     data_dir: Path = Path(".cxmon/data")
     lateness_s: float = Field(default=300.0, ge=0, description="accepted out-of-order delay")
+    live_horizon_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="conflicts older than this when detected (backfills, replays) count as "
+        "history, not in the detection latency histogram",
+    )
     reload_interval_s: float = Field(
         default=5.0,
         ge=0,

@@ -253,7 +253,13 @@ class Detection:
                 due = stored.get("d", -math.inf) if not self.resweep else -math.inf
                 due = math.inf if due is None else due
                 self.due.set(
-                    slot, stored["p"], rule_id, due, stored.get("o", 0), stored.get("b", 0)
+                    slot,
+                    stored["p"],
+                    rule_id,
+                    due,
+                    stored.get("o", 0),
+                    stored.get("b", 0),
+                    stored.get("w"),
                 )
         self.resweep = False
 
@@ -285,7 +291,8 @@ class Detection:
         due_at = next_due(rule, state, self.lateness, swept_at)
         waiting = sum(1 for e in state.expectations if e.breached_at is None)
         breached = len(state.expectations) - waiting
-        encoded = {
+        oldest = min((e.due for e in state.expectations if e.breached_at is not None), default=None)
+        encoded: dict[str, Any] = {
             "p": partition,
             "r": rule.state_tag,
             "s": state.to_json(),
@@ -293,13 +300,15 @@ class Detection:
             "o": waiting,
             "b": breached,
         }
+        if oldest is not None:
+            encoded["w"] = oldest.timestamp()  # the oldest open breach's deadline
         # A stored due time is only a hint for re-indexing after a rebalance, and an early one is
         # safe, so an event or a sweep that changed nothing else does not write the changelog.
         if previous is None or {**previous, "d": encoded["d"]} != encoded:
             self.topo.state[slot] = encode_stored(encoded)
         if self.due.covers(partition):
             when = due_at.timestamp() if due_at is not None else math.inf
-            self.due.set(slot, partition, rule.id, when, waiting, breached)
+            self.due.set(slot, partition, rule.id, when, waiting, breached, encoded.get("w"))
 
     def reload(self, why: str) -> bool:
         """Load the rule files again; swap them in only if they are free of errors.
@@ -347,6 +356,7 @@ class Detection:
                 waiting, breached = self.due.open[rule.id], self.due.breached[rule.id]
                 self.metrics.open_expectations.labels(rule=rule.id).set(waiting)
                 self.metrics.open_breaches.labels(rule=rule.id).set(breached)
+        self.metrics.set_oldest_breaches(self.due.oldest_breaches())
 
     def forget_partitions(self, kept: Iterable[int]) -> None:
         """Keep the partitions this worker owns now; forget the index of the others."""
@@ -368,6 +378,9 @@ class Detection:
         for rule_id, seconds in self.ruleset.handoffs:
             self.metrics.time_to_handoff.labels(rule=rule_id).observe(seconds)
         self.ruleset.handoffs.clear()
+        for rule_id, count in self.ruleset.handoffs_in_time.items():
+            self.metrics.handoffs_in_time.labels(rule=rule_id).inc(count)
+        self.ruleset.handoffs_in_time.clear()
         if self.ruleset.duplicates:
             self.metrics.duplicate_deliveries.inc(self.ruleset.duplicates)
             self.ruleset.duplicates = 0
@@ -386,8 +399,7 @@ class Detection:
             alert.status,
         ).inc()
         if alert.status == "firing":
-            lag = (alert.detected_at - alert.event_time).total_seconds()
-            self.metrics.detection_latency.labels(kind=alert.kind).observe(max(lag, 0.0))
+            self.metrics.observe_detection(alert.kind, alert.event_time, alert.detected_at)
         if self.console is not None:
             print_alert(self.console, alert)
         return delivery

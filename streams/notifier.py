@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CollectorRegistry, disable_created_metrics
 from pydantic import ValidationError
 
@@ -35,6 +36,7 @@ from monitor.metrics import NotifierMetrics
 from monitor.settings import Settings
 from streams.app import CxApp, new_app, new_worker
 from streams.kafka_security import aiokafka_config
+from streams.sensors import FAUST_PREFIX, CachedPrometheusMonitor
 from streams.topics import ensure_topics, notifier_topics
 
 log = logging.getLogger("cxmon.notify")
@@ -291,7 +293,8 @@ def install_notifier(
                 continue
             notifier.metrics.alerts_received.labels(status=alert.status).inc()
             try:
-                await notifier.dispatcher.submit(alert, event.ack)
+                ack = notifier.metrics.pending.track(alert.detected_at, event.ack)
+                await notifier.dispatcher.submit(alert, ack)
             except Exception:  # never stop the agent; the alert stays unacknowledged
                 log.exception("unexpected error dispatching alert %s", alert.fingerprint)
 
@@ -317,6 +320,8 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
         datadir=str(datadir),
     )
     app.ready_file = None  # written once the views are read too (install_notifier)
+    # Faust's sensor: the notifier's lag on the alerts topic, as the workers' on theirs.
+    app.monitor = CachedPrometheusMonitor(metrics=FaustMetrics.create(registry, FAUST_PREFIX))
     app.on_ready_hooks = []
 
     def write(text: str) -> None:
@@ -324,10 +329,19 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
         sys.stdout.flush()
 
     notifier = Notifier(settings, config, redactor, metrics, env, write)
+
     # Ready once the group is joined and the views are read; not ready while rebalancing.
-    app.on_rebalance_start_hooks = [lambda: health.set_not_ready("rebalancing")]
-    app.on_ready_hooks.append(lambda: health.set_ready() if notifier.ready.is_set() else None)
-    install_notifier(app, notifier, settings, on_ready=health.set_ready)
+    def ready() -> None:
+        health.set_ready()
+        metrics.ready.set(1)
+
+    def rebalancing() -> None:
+        health.set_not_ready("rebalancing")
+        metrics.ready.set(0)
+
+    app.on_rebalance_start_hooks = [rebalancing]
+    app.on_ready_hooks.append(lambda: ready() if notifier.ready.is_set() else None)
+    install_notifier(app, notifier, settings, on_ready=ready)
     log.info(
         "cxmon notifier: %d receivers from %s, metrics on http://%s:%d/metrics (/healthz, /readyz)",
         len(notifier.receivers),

@@ -12,6 +12,8 @@ from typing import Any
 from faust.sensors.monitor import Monitor
 from faust.sensors.prometheus import PrometheusMonitor
 
+FAUST_PREFIX = "cxmon_faust"  # Faust's sensor series: cxmon_faust_topic_partition_end_offset, ...
+
 
 class CachedPrometheusMonitor(PrometheusMonitor):
     """`PrometheusMonitor` with its hot-path label children cached."""

@@ -4,25 +4,37 @@ from __future__ import annotations
 
 import gc
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
 from monitor.engine import Ruleset
+from monitor.engine.clock import EPOCH
 from monitor.errors import RuleError
 from monitor.httpserver import Health, serve
 from monitor.metrics import Metrics
 from monitor.rules import load_rules
 from monitor.settings import Settings
 from streams.agents import Detection, install_agents
-from streams.app import build_topology, new_worker
+from streams.app import Topology, build_topology, new_worker
 from streams.kafka_security import describe
-from streams.sensors import CachedPrometheusMonitor
+from streams.sensors import FAUST_PREFIX, CachedPrometheusMonitor
 from streams.topics import ensure_topics
 
 log = logging.getLogger("cxmon")
-FAUST_PREFIX = "cxmon_faust"  # Faust's sensor series: cxmon_faust_topic_partition_end_offset, ...
+__all__ = ["FAUST_PREFIX", "run_worker"]
+
+
+def _watermarks(topo: Topology, detection: Detection) -> dict[int, datetime]:
+    """The event-time watermark of each input partition this worker reads now (scrape time,
+    on the HTTP thread: copies, never iterates a live dict)."""
+    app: Any = topo.app
+    topic = topo.events.get_topic_name()
+    owned = {tp.partition for tp in list(app.assignor.assigned_actives()) if tp.topic == topic}
+    marks = dict(detection.watermarks)
+    return {p: mark.value for p, mark in marks.items() if p in owned and mark.value > EPOCH}
 
 
 def run_worker(settings: Settings) -> None:
@@ -32,7 +44,11 @@ def run_worker(settings: Settings) -> None:
         raise RuleError(loaded.errors)
     disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` only clutters
     registry = CollectorRegistry()
-    metrics = Metrics(registry, max_event_series=settings.max_event_series)
+    metrics = Metrics(
+        registry,
+        max_event_series=settings.max_event_series,
+        live_horizon_s=settings.live_horizon_s,
+    )
     metrics.init_rules(loaded.rules)
     metrics.rules_loaded_outcome(success=True)
     # Served from before the first Kafka call: liveness holds while topics are being created.
@@ -52,6 +68,7 @@ def run_worker(settings: Settings) -> None:
     # `setup_prometheus_sensors` would also add a page to Faust's web server, which is off.
     topo.app.monitor = CachedPrometheusMonitor(metrics=FaustMetrics.create(registry, FAUST_PREFIX))
     detection = Detection(topo, settings, ruleset, metrics)
+    metrics.watch_watermarks(lambda: _watermarks(topo, detection))
     topo.app.on_ready_hooks.append(lambda: metrics.worker_ready.set(1))
     topo.app.on_ready_hooks.append(health.set_ready)
     topo.app.on_rebalance_start_hooks.append(lambda: health.set_not_ready("rebalancing"))

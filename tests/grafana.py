@@ -102,7 +102,8 @@ def worker_metric_names() -> set[str]:
 
 
 def notifier_metric_names() -> set[str]:
-    """Every series name the notifier exposes."""
+    """Every series name the notifier exposes: cxmon's and Faust's sensor (lag on cx.alerts)."""
     registry = CollectorRegistry()
     NotifierMetrics(registry)
+    FaustMetrics.create(registry, FAUST_PREFIX)
     return _exposed(registry)

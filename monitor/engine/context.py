@@ -22,6 +22,7 @@ class StepContext:
     lateness: timedelta
     errors: list[str] = field(default_factory=list)
     handoffs: list[timedelta] = field(default_factory=list)
+    handoffs_in_time: int = 0  # of those, follow-ups by the deadline
 
     def holds(self, matcher: CompiledMatcher | None, bindings: Mapping[str, EventRef]) -> bool:
         """Whether the matcher's `where` holds; an evaluation error counts as no match."""

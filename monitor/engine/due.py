@@ -87,6 +87,8 @@ class DueIndex:
     _heaps: dict[int, list[tuple[float, str]]] = field(default_factory=dict)
     open: Counter[str] = field(default_factory=Counter)
     breached: Counter[str] = field(default_factory=Counter)
+    # rule -> slot -> the deadline (epoch seconds) of the slot's oldest open breach
+    _breaches: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def covers(self, partition: int) -> bool:
         """Whether this partition's states have been indexed."""
@@ -97,13 +99,23 @@ class DueIndex:
         self._heaps.setdefault(partition, [])
 
     def set(
-        self, slot: str, partition: int, rule_id: str, due: float, open: int, breached: int
+        self,
+        slot: str,
+        partition: int,
+        rule_id: str,
+        due: float,
+        open: int,
+        breached: int,
+        oldest_breach: float | None = None,
     ) -> None:
-        """Record (or replace) a stored state's due time and expectation counts."""
+        """Record (or replace) a stored state's due time and expectation counts, and the
+        deadline of its oldest open breach (epoch seconds), if any."""
         self.remove(slot)
         self._entries[slot] = _Entry(partition, rule_id, due, open, breached)
         self.open[rule_id] += open
         self.breached[rule_id] += breached
+        if oldest_breach is not None:
+            self._breaches.setdefault(rule_id, {})[slot] = oldest_breach
         heapq.heappush(self._heaps.setdefault(partition, []), (due, slot))
 
     def remove(self, slot: str) -> None:
@@ -112,6 +124,11 @@ class DueIndex:
         if entry is not None:
             self.open[entry.rule_id] -= entry.open
             self.breached[entry.rule_id] -= entry.breached
+            self._breaches.get(entry.rule_id, {}).pop(slot, None)
+
+    def oldest_breaches(self) -> dict[str, float]:
+        """Per rule, the deadline (epoch seconds) of the oldest open breach indexed."""
+        return {rule: min(slots.values()) for rule, slots in self._breaches.items() if slots}
 
     def pop_due(self, partition: int, now: float) -> list[str]:
         """The slots of `partition` due at `now`, each once; they are set again when stored."""
@@ -141,3 +158,4 @@ class DueIndex:
         self._heaps.clear()
         self.open.clear()
         self.breached.clear()
+        self._breaches.clear()

@@ -56,6 +56,7 @@ class Ruleset:
         self.eval_errors: Counter[str] = Counter()
         self.evictions: Counter[str] = Counter()
         self.handoffs: list[tuple[str, float]] = []  # (rule id, seconds); the caller drains it
+        self.handoffs_in_time: Counter[str] = Counter()  # of those, by the deadline; drained too
         self.duplicates = 0  # rule+key evaluations skipped as repeated deliveries; drained too
         # type -> [(rule, departments/sources that any of its slots accepts, None = any)]
         self._by_type: dict[str, list[tuple[CompiledRule, frozenset[str] | None]]] = defaultdict(
@@ -133,3 +134,5 @@ class Ruleset:
             self.eval_errors[ctx.rule.id] += len(ctx.errors)
         for took in ctx.handoffs:
             self.handoffs.append((ctx.rule.id, took.total_seconds()))
+        if ctx.handoffs_in_time:
+            self.handoffs_in_time[ctx.rule.id] += ctx.handoffs_in_time

@@ -57,6 +57,8 @@ def _settle(
             ctx.handoffs.append(event.time - first.time)
         if expectation.breached_at is None:
             if event.time <= expectation.due:
+                if slot == "then":
+                    ctx.handoffs_in_time += 1
                 continue  # answered in time (or cancelled before the SLA): nothing to say
             # Late, but before a sweep noticed the deadline: the breach happened all the same.
             breach = fire(ctx, state, {"first": first}, first)

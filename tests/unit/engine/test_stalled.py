@@ -152,3 +152,13 @@ def test_late_kickoff_before_any_sweep_still_reports_the_breach(detector: Detect
         ("resolved", kickoff.time),
     ]
     assert alerts[0].fingerprint == alerts[1].fingerprint
+
+
+def test_only_follow_ups_by_the_deadline_count_as_handoffs_in_time(detector: Detector) -> None:
+    feed(detector, closed(deal="d1"), kickoff(T0 + 2 * DAY, deal="d1"))
+    feed(detector, closed(T0 + HOUR, deal="d2"))
+    advance(detector, T0 + HOUR + 3 * DAY + MINUTE)
+    feed(detector, kickoff(T0 + 4 * DAY, deal="d2"))  # late: a breach, then resolved
+    ruleset = detector.ruleset
+    assert [rule for rule, _ in ruleset.handoffs] == [RULE, RULE]
+    assert ruleset.handoffs_in_time == {RULE: 1}
