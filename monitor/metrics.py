@@ -181,6 +181,8 @@ class Metrics:
         )
         self.oldest_breach = OldestBreach(clock)
         registry.register(self.oldest_breach)
+        self.watermark_lag = WatermarkLag(dict, clock)  # no partitions until watch_watermarks
+        registry.register(self.watermark_lag)
         for reason in RejectReason:
             self.events_rejected.labels(reason=str(reason))
         for status in ("firing", "resolved"):
@@ -251,7 +253,7 @@ class Metrics:
 
     def watch_watermarks(self, watermarks: Callable[[], Mapping[int, datetime]]) -> None:
         """Expose `cxmon_watermark_lag_seconds` from the partitions' watermarks at scrape time."""
-        self.registry.register(WatermarkLag(watermarks, self.clock))
+        self.watermark_lag.watermarks = watermarks
 
     def set_oldest_breaches(self, deadlines: Mapping[str, float]) -> None:
         """The deadline (epoch seconds) of each stalled rule's oldest open breach."""

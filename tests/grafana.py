@@ -19,13 +19,23 @@ from streams.worker import FAUST_PREFIX
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = sorted((ROOT / "dashboards").glob("*.json"))
 
-# What Grafana puts in place of its global variables; the windows are long enough to cover a
-# short test's traffic, so a rate over them sees every sample the test produced.
+# What Grafana puts in place of its variables; the windows are long enough to cover a short
+# test's traffic, so a rate over them sees every sample the test produced. The dashboards'
+# own variables take "All" (`.*`); the earlier period to compare with takes a few seconds,
+# as far back as a Prometheus that is a minute old has data (a week in the dashboards).
 GRAFANA_GLOBALS = {
     "$__rate_interval": "1m",
-    "$__interval": "15s",
     "$__range": "5m",
+    "$compare": "10s",
+    "$from_department": ".*",
+    "$to_department": ".*",
+    "$rule": ".*",
+    "$namespace": ".*",
+    "$job": ".*",
+    "$instance": ".*",
 }
+# `$__interval` is the panel's minimum interval (its buckets: 1h, 1d) or Grafana's step.
+DEFAULT_INTERVAL = "15s"
 VARIABLE = re.compile(r"\$\{?\w+\}?")
 
 
@@ -38,6 +48,7 @@ class Query:
     panel: str
     ref: str
     expr: str
+    interval: str = DEFAULT_INTERVAL
 
     @property
     def name(self) -> str:
@@ -46,7 +57,7 @@ class Query:
 
     def promql(self) -> str:
         """The expression as Grafana sends it to Prometheus."""
-        expr = self.expr
+        expr = self.expr.replace("$__interval", self.interval)
         for variable, value in GRAFANA_GLOBALS.items():
             expr = expr.replace(variable, value)
         return expr
@@ -59,11 +70,22 @@ def load(path: Path) -> dict[str, Any]:
 
 
 def queries() -> Iterator[Query]:
-    """Every panel target of every shipped dashboard."""
+    """Every panel target and annotation query of every shipped dashboard."""
     for path in DASHBOARDS:
-        for panel in load(path)["panels"]:
+        dashboard = load(path)
+        for panel in dashboard["panels"]:
+            interval = panel.get("interval", DEFAULT_INTERVAL)
             for target in panel.get("targets", []):
-                yield Query(path.name, panel["id"], panel["title"], target["refId"], target["expr"])
+                yield Query(
+                    path.name,
+                    panel["id"],
+                    panel["title"],
+                    target["refId"],
+                    target["expr"],
+                    interval,
+                )
+        for item in dashboard["annotations"]["list"]:
+            yield Query(path.name, 0, f"annotation {item['name']}", "A", item["expr"])
 
 
 def metric_names(expr: str) -> set[str]:
