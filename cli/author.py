@@ -20,7 +20,7 @@ from cli.sources import print_mapping_results, raw_decoder
 from monitor.alerts import Alert
 from monitor.authoring.replay import ReplayResult, diff_alerts, replay
 from monitor.authoring.ruletests import FileResult, collect_test_files, parse_offset, run_test_file
-from monitor.engine.ruleset import KINDS, Ruleset
+from monitor.engine.ruleset import Ruleset
 from monitor.events import Event
 from monitor.rules import LoadResult, load_rules
 from monitor.settings import Settings
@@ -239,8 +239,6 @@ def _print_summary(rules: LoadResult, result: ReplayResult, err: Console) -> Non
             f"  {rule.id:<{width}}  {by_status[(rule.id, 'firing')]:>5} firing"
             f"  {by_status[(rule.id, 'resolved')]:>5} resolved"
         )
-        if rule.kind not in KINDS:
-            line += f"  [yellow](kind {rule.kind!r} is not run by the engine yet)[/yellow]"
         if result.eval_errors[rule.id]:
             line += f"  [yellow]{result.eval_errors[rule.id]} evaluation error(s)[/yellow]"
         err.print(line)

@@ -11,6 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
 from monitor import __version__
+from monitor.engine.kinds import KINDS
 from monitor.events.envelope import department_of
 from monitor.events.rejects import RejectReason
 from monitor.rules.compiled import CompiledRule
@@ -281,7 +282,7 @@ class Metrics:
             self.state_evictions.labels(rule=rule.id)
             self.detection_latency.labels(kind=rule.kind)
             self.historical_detections.labels(kind=rule.kind)
-            if rule.kind == "stalled":
+            if KINDS[rule.kind].holds_expectations:
                 stalled.append(rule.id)
                 self.open_expectations.labels(rule=rule.id)
                 self.open_breaches.labels(rule=rule.id)
@@ -289,7 +290,7 @@ class Metrics:
                 self.handoffs_in_time.labels(rule=rule.id)
         self._stalled = tuple(stalled)
         self.oldest_breach.update(self._stalled, self.oldest_breach.deadlines)
-        for kind in ("contradiction", "stalled", "requires", "during", "burst"):
+        for kind in KINDS:
             self.rules_loaded.labels(kind=kind).set(counts.get(kind, 0))
 
 

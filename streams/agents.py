@@ -18,6 +18,7 @@ from monitor.alerts.console import print_alert
 from monitor.engine import Finding, KeyState, Ruleset
 from monitor.engine.clock import Watermark
 from monitor.engine.due import DueIndex, next_due
+from monitor.engine.kinds import KINDS
 from monitor.events import Event, Rejected, RejectReason
 from monitor.events.codec import check_time_range, decode
 from monitor.events.envelope import utcnow
@@ -352,7 +353,7 @@ class Detection:
 
     def _update_open_gauge(self) -> None:
         for rule in self.ruleset.rules.values():
-            if rule.kind == "stalled":
+            if KINDS[rule.kind].holds_expectations:
                 waiting, breached = self.due.open[rule.id], self.due.breached[rule.id]
                 self.metrics.open_expectations.labels(rule=rule.id).set(waiting)
                 self.metrics.open_breaches.labels(rule=rule.id).set(breached)

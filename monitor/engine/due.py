@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitor.engine.during import DEFAULT_MAX_OPEN
+from monitor.engine.kinds.during import DEFAULT_MAX_OPEN
 from monitor.engine.state import KeyState
 from monitor.rules.compiled import CompiledRule
 

@@ -3,35 +3,25 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.engine import burst, contradiction, during, requires, stalled
 from monitor.engine.clock import DEFAULT_LATENESS
 from monitor.engine.context import StepContext, is_duplicate
+from monitor.engine.kinds import KINDS
 from monitor.engine.state import Finding, KeyState
 from monitor.events import Event, EventRef
 from monitor.rules.compiled import CompiledRule
 from monitor.rules.expressions import EvaluationError
 
 DEFAULT_MAX_STATE_ENTRIES = 5000
-StepFn = Callable[[StepContext, KeyState, EventRef], list[Finding]]
-SweepFn = Callable[[StepContext, KeyState], list[Finding]]
-
-KINDS: dict[str, tuple[StepFn, SweepFn]] = {
-    "contradiction": (contradiction.step, contradiction.sweep),
-    "stalled": (stalled.step, stalled.sweep),
-    "requires": (requires.step, requires.sweep),
-    "during": (during.step, during.sweep),
-    "burst": (burst.step, burst.sweep),
-}
 
 
 @dataclass(frozen=True)
-class Route:
-    """An event concerns `rule` under correlation `key`."""
+class RuleKey:
+    """An event concerns `rule` under correlation `key` (what `Ruleset.routes` finds)."""
 
     rule: CompiledRule
     key: str
@@ -63,8 +53,6 @@ class Ruleset:
             list
         )
         for rule in self.rules.values():
-            if rule.kind not in KINDS:
-                continue
             for type_name in sorted({t for m in rule.matchers for t in m.types}):
                 slots = [m for m in rule.matchers if type_name in m.types]
                 sources: frozenset[str] | None = frozenset()
@@ -78,11 +66,7 @@ class Ruleset:
     def __len__(self) -> int:
         return len(self.rules)
 
-    def supported(self) -> list[CompiledRule]:
-        """Rules whose kind the engine can run."""
-        return [r for r in self.rules.values() if r.kind in KINDS]
-
-    def routes(self, event: Event, view: Mapping[str, Any] | None = None) -> list[Route]:
+    def routes(self, event: Event, view: Mapping[str, Any] | None = None) -> list[RuleKey]:
         """The rules this event concerns and the key each one correlates it under."""
         candidates = self._by_type.get(event.type)
         if not candidates:
@@ -104,7 +88,7 @@ class Ruleset:
                     self.eval_errors[rule.id] += 1
                     continue
             if key is not None:
-                routes.append(Route(rule, key))
+                routes.append(RuleKey(rule, key))
         return routes
 
     def step(
@@ -115,7 +99,7 @@ class Ruleset:
             self.duplicates += 1
             return []
         ctx = StepContext(rule, key, now, self.lateness)
-        findings = KINDS[rule.kind][0](ctx, state, event)
+        findings = KINDS[rule.kind].step(ctx, rule.form, state, event)
         self._count(ctx)
         dropped = state.trim(self.max_state_entries)
         if dropped:
@@ -125,7 +109,7 @@ class Ruleset:
     def sweep(self, rule: CompiledRule, key: str, state: KeyState, now: datetime) -> list[Finding]:
         """Advance one rule+key state to `now`: fire due deadlines, expire old state."""
         ctx = StepContext(rule, key, now, self.lateness)
-        findings = KINDS[rule.kind][1](ctx, state)
+        findings = KINDS[rule.kind].sweep(ctx, rule.form, state)
         self._count(ctx)
         return findings
 

@@ -15,11 +15,17 @@ from monitor.rules.compiled import CompiledRule
 
 @dataclass(frozen=True, slots=True)
 class Held:
-    """An event remembered in a slot (a promise, an open incident, a burst member)."""
+    """An event remembered in a slot (a promise, an open incident, a burst member).
+
+    `link` ties it to another held event by that event's key (`event_key`): a `during` rule's
+    close of one open interval, or its marker that the interval already alerted. Stored as
+    `slot:link` in one string, the form state had before links were typed.
+    """
 
     slot: str
     event: EventRef
     tag: str | None = None  # e.g. a burst member's `distinct` value, computed once
+    link: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +183,7 @@ class KeyState:
         try:
             last_fired = data.get("last_fired")
             return cls(
-                held=[
-                    Held(h["slot"], ref_from_json(h["event"]), h.get("tag")) for h in data["held"]
-                ]
-                if "held" in data
-                else None,
+                held=[_held_from_json(h) for h in data["held"]] if "held" in data else None,
                 expectations=[
                     Expectation(
                         ref_from_json(e["opened_by"]),
@@ -251,10 +253,16 @@ def ref_from_json(data: Mapping[str, Any]) -> EventRef:
 
 
 def _held_json(held: Held) -> dict[str, Any]:
-    out = {"slot": held.slot, "event": ref_json(held.event)}
+    slot = held.slot if held.link is None else f"{held.slot}:{held.link}"
+    out = {"slot": slot, "event": ref_json(held.event)}
     if held.tag is not None:
         out["tag"] = held.tag
     return out
+
+
+def _held_from_json(data: Mapping[str, Any]) -> Held:
+    slot, _, link = data["slot"].partition(":")  # slot names have no colon; links may
+    return Held(slot, ref_from_json(data["event"]), data.get("tag"), link or None)
 
 
 def _expectation_json(expectation: Expectation) -> dict[str, Any]:

@@ -1,50 +1,32 @@
-"""Rule files: the format (schema), reading (loader), compiling (compiler) — and `load_rules`."""
+"""Rule files: the format (schema), reading (loader), compiling (compiler) — and `load_rules`.
+
+The names below are imported on first use, not with the package: the engine imports
+`monitor.rules.compiled`, and the compiler reads the engine's kinds, so importing this package
+must not import the compiler.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from monitor.errors import ConfigIssue, IssueCode, SourceLocation
-from monitor.rules.compiled import CompiledMatcher, CompiledRule
-from monitor.rules.compiler import compile_rules
-from monitor.rules.limits import RuleLimits, apply_limits, oversized_files, too_many_rules
-from monitor.rules.loader import collect_files, read_rule_files
+if TYPE_CHECKING:
+    from monitor.rules.compiled import CompiledMatcher, CompiledRule
+    from monitor.rules.limits import RuleLimits
+    from monitor.rules.load import LoadResult, load_rules
 
 __all__ = ["CompiledMatcher", "CompiledRule", "LoadResult", "RuleLimits", "load_rules"]
 
-
-@dataclass(frozen=True)
-class LoadResult:
-    """The compiled rules and every issue found; `errors` says whether it may be used."""
-
-    rules: list[CompiledRule]
-    issues: list[ConfigIssue] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[ConfigIssue]:
-        """The issues that make the set unusable."""
-        return [i for i in self.issues if i.severity == "error"]
+_HOMES = {
+    "CompiledMatcher": "monitor.rules.compiled",
+    "CompiledRule": "monitor.rules.compiled",
+    "RuleLimits": "monitor.rules.limits",
+    "LoadResult": "monitor.rules.load",
+    "load_rules": "monitor.rules.load",
+}
 
 
-def load_rules(paths: Iterable[Path], limits: RuleLimits | None = None) -> LoadResult:
-    """Read, validate and compile rule files under `limits`; raises only for I/O errors."""
-    limits = limits or RuleLimits()
-    paths = list(paths)
-    files = collect_files(paths)
-    if not files:
-        where = SourceLocation(", ".join(str(p) for p in paths) or ".")
-        issue = ConfigIssue(IssueCode.NO_RULES, "no rule files (*.yaml) found", where)
-        return LoadResult([], [issue])
-    oversized = oversized_files(files, limits)
-    skipped = {issue.location.file for issue in oversized}
-    read = read_rule_files([f for f in files if str(f) not in skipped])
-    rules, issues = compile_rules(read.files)
-    rules, limited = apply_limits(rules, read.files, limits)
-    counted = too_many_rules(read.files, limits)
-    if counted:
-        rules = []  # which rules to drop is the operator's choice, not ours
-    found = oversized + read.issues + issues + limited + counted
-    return LoadResult(rules, sorted(found, key=lambda i: i.location), [str(f) for f in files])
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

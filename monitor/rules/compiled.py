@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cached_property
 from typing import Any
 
 from monitor.events import Event, EventRef
@@ -31,10 +31,6 @@ class CompiledMatcher:
         return self.sources is None or (
             event.department in self.sources or event.source in self.sources
         )
-
-    def holds(self, bindings: Mapping[str, Any]) -> bool:
-        """Whether the `where` condition holds with these events bound (true if there is none)."""
-        return self.where is None or self.where.holds(bindings)
 
 
 @dataclass(frozen=True)
@@ -75,30 +71,20 @@ class CompiledRule:
     realert: timedelta | None = None
     status: str = "experimental"
     tags: tuple[str, ...] = ()
-    first: CompiledMatcher | None = None
-    then: CompiledMatcher | None = None
-    open: CompiledMatcher | None = None
-    close: CompiledMatcher | None = None
-    cancel: CompiledMatcher | None = None
-    match: CompiledMatcher | None = None
+    form: Any = None  # the kind's typed compiled form (see monitor.engine.kinds)
+    matchers: tuple[CompiledMatcher, ...] = ()  # every slot the rule listens on, resolve_on last
     resolve_on: CompiledMatcher | None = None
-    within: Window | None = None
-    threshold: int | None = None
-    distinct: Condition | None = None
+    within: Window | None = None  # the form's `within`, for what every kind reads (realert)
 
-    @cached_property
-    def matchers(self) -> tuple[CompiledMatcher, ...]:
-        """Every slot the rule listens on."""
-        slots = (
-            self.first,
-            self.then,
-            self.open,
-            self.close,
-            self.cancel,
-            self.match,
-            self.resolve_on,
-        )
-        return tuple(m for m in slots if m is not None)
+    def conditions(self) -> list[tuple[str, Condition]]:
+        """The CEL values of the kind's own fields (a burst's `distinct`), by field name."""
+        if self.form is None:
+            return []
+        return [
+            (f.name, getattr(self.form, f.name))
+            for f in dataclasses.fields(self.form)
+            if isinstance(getattr(self.form, f.name), Condition)
+        ]
 
     @property
     def gap(self) -> tuple[str, str]:

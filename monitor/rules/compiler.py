@@ -8,6 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 from monitor.config.locate import Locator
+from monitor.engine.kinds import KINDS, RESOLVE_ON, Kind
+from monitor.engine.kinds.base import slot_matchers
 from monitor.errors import ConfigIssue, IssueCode, SourceLocation
 from monitor.rules.calendar import BusinessCalendar, CalendarError, Window, build_calendar
 from monitor.rules.compiled import CompiledMatcher, CompiledRule, KeyExpression
@@ -18,24 +20,6 @@ from monitor.rules.schema import BusinessTimeSpec, MatcherSpec
 
 Path = tuple[str | int, ...]
 
-# Per kind: required slots/fields, optional ones, and what each slot's `where` may read.
-KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "contradiction": (("first", "then", "within"), ()),
-    "stalled": (("first", "then", "within"), ("cancel",)),
-    "requires": (("first", "then", "within"), ()),
-    "during": (("open", "close", "then"), ("within",)),
-    "burst": (("match", "threshold", "within"), ("distinct",)),
-}
-KIND_SCOPES: dict[str, dict[str, tuple[str, ...]]] = {
-    "contradiction": {"first": ("first",), "then": ("first", "then")},
-    "stalled": {"first": ("first",), "then": ("first", "then"), "cancel": ("first", "cancel")},
-    "requires": {"first": ("first",), "then": ("first", "then")},
-    "during": {"open": ("open",), "close": ("open", "close"), "then": ("open", "then")},
-    "burst": {"match": ("match",)},
-}
-OPTIONAL_EVERYWHERE = ("resolve_on",)
-SLOT_FIELDS = ("first", "then", "open", "close", "cancel", "match", "resolve_on")
-SHAPE_FIELDS = (*SLOT_FIELDS, "within", "threshold", "distinct")
 MAX_MACRO_DEPTH = 8
 
 
@@ -103,21 +87,22 @@ def _raw_expression_issues(
     """CEL and template problems of a rule that failed the schema (so none go unreported)."""
     issues: list[ConfigIssue] = []
     rule_id = raw.get("id") if isinstance(raw.get("id"), str) else None
-    scopes = KIND_SCOPES.get(str(raw.get("kind")), {})
-    all_slots = tuple(scopes) or SLOT_FIELDS
-    for slot in SLOT_FIELDS:
+    kind = KINDS.get(str(raw.get("kind")))
+    all_slots = kind.slots if kind is not None else _every_slot()
+    for slot in (*_every_slot(), RESOLVE_ON):
         matcher = raw.get(slot)
         if not isinstance(matcher, dict) or not isinstance(matcher.get("where"), str):
             continue
-        scope = scopes.get(
-            slot, (*all_slots, slot) if slot == "resolve_on" or not scopes else (slot,)
-        )
+        if kind is not None:
+            scope = kind.scope(slot)
+        else:  # an unknown kind: check names, not the order slots may read each other in
+            scope = (*all_slots, slot) if slot == RESOLVE_ON else (slot,)
         where_path = (*path, slot, "where")
         _compile_cel(
             matcher["where"], scope, all_slots, names, loc, where_path, rule_id or "?", issues, slot
         )
     if isinstance(raw.get("message"), str):
-        provided = template_names(str(raw.get("kind")), isinstance(raw.get("resolve_on"), dict))
+        provided = template_names(kind, isinstance(raw.get(RESOLVE_ON), dict))
         compile_template(raw["message"], loc, (*path, "message"), rule_id or "?", issues, provided)
     within = raw.get("within")
     if isinstance(within, dict) and isinstance(within.get("calendar"), str):
@@ -190,34 +175,41 @@ def _claim(
     return True
 
 
+def _every_slot() -> tuple[str, ...]:
+    """Every matcher slot some kind has, in the order kinds list them."""
+    return tuple(dict.fromkeys(slot for kind in KINDS.values() for slot in kind.slots))
+
+
 def _compile_rule(rule: ParsedRule, names: _Names) -> tuple[CompiledRule | None, list[ConfigIssue]]:
     spec, loc, base = rule.spec, rule.locator, rule.path
-    issues = _kind_issues(rule)
-    scopes = KIND_SCOPES[spec.kind]
-    matchers: dict[str, CompiledMatcher] = {}
-    all_slots = tuple(scopes)
-    for slot in (*scopes, *OPTIONAL_EVERYWHERE):
+    kind = KINDS[spec.kind]
+    issues = _kind_issues(rule, kind)
+    values: dict[str, Any] = {}
+    for slot in (*kind.slots, RESOLVE_ON):
         matcher_spec: MatcherSpec | None = getattr(spec, slot)
         if matcher_spec is None:
             continue
-        scope = scopes.get(slot, (*all_slots, slot))
         matcher, found = _compile_matcher(
-            slot, matcher_spec, scope, all_slots, names, loc, (*base, slot), spec.id
+            slot, matcher_spec, kind.scope(slot), kind.slots, names, loc, (*base, slot), spec.id
         )
         issues.extend(found)
         if matcher is not None:
-            matchers[slot] = matcher
+            values[slot] = matcher
     key = _compile_key(spec.key, names, loc, (*base, "key"), spec.id, issues)
-    distinct = None
     if spec.distinct is not None:
-        distinct = _compile_cel(
+        values["distinct"] = _compile_cel(
             spec.distinct, ("event",), (), names, loc, (*base, "distinct"), spec.id, issues
         )
-    provided = template_names(spec.kind, spec.resolve_on is not None)
+    if spec.threshold is not None:
+        values["threshold"] = spec.threshold
+    provided = template_names(kind, spec.resolve_on is not None)
     message = compile_template(spec.message, loc, (*base, "message"), spec.id, issues, provided)
     within = _compile_window(spec.within, names, loc, (*base, "within"), spec.id, issues)
+    values["within"] = within
     if issues or key is None or (spec.within is not None and within is None):
         return None, issues
+    form = kind.build(values)
+    resolve_on = values.get(RESOLVE_ON)
     return (
         CompiledRule(
             id=spec.id,
@@ -236,18 +228,18 @@ def _compile_rule(rule: ParsedRule, names: _Names) -> tuple[CompiledRule | None,
             realert=spec.realert,
             status=spec.status,
             tags=tuple(spec.tags),
+            form=form,
+            matchers=(*slot_matchers(form), *([resolve_on] if resolve_on else [])),
+            resolve_on=resolve_on,
             within=within,
-            threshold=spec.threshold,
-            distinct=distinct,
-            **matchers,
         ),
         [],
     )
 
 
-def _kind_issues(rule: ParsedRule) -> list[ConfigIssue]:
+def _kind_issues(rule: ParsedRule, kind: Kind[Any]) -> list[ConfigIssue]:
     spec, loc, base = rule.spec, rule.locator, rule.path
-    required, optional = KIND_FIELDS[spec.kind]
+    required, optional = kind.requires, kind.optional
     issues = []
     for name in required:
         if getattr(spec, name) is None:
@@ -261,12 +253,9 @@ def _kind_issues(rule: ParsedRule) -> list[ConfigIssue]:
                     + (f" (optional: {', '.join(optional)})" if optional else ""),
                 )
             )
-    for name in SHAPE_FIELDS:
-        if getattr(spec, name) is not None and name not in (
-            *required,
-            *optional,
-            *OPTIONAL_EVERYWHERE,
-        ):
+    shaped = dict.fromkeys(name for other in KINDS.values() for name in other.uses)
+    for name in shaped:
+        if getattr(spec, name, None) is not None and name not in kind.uses:
             issues.append(
                 ConfigIssue(
                     IssueCode.RULE_KIND_FIELDS,

@@ -246,10 +246,6 @@ class Condition:
         }
         return self.value(views)
 
-    def holds(self, bindings: Mapping[str, Any]) -> bool:
-        """Evaluate against the bound events; raise EvaluationError if it cannot be evaluated."""
-        return self.value(bindings) is True
-
     def value(self, bindings: Mapping[str, Any]) -> Any:
         """The expression's value for the bound events."""
         try:

@@ -107,8 +107,8 @@ def _expressions(rule: CompiledRule) -> list[tuple[tuple[str, ...], str, Conditi
             found.append(((matcher.slot, "where"), matcher.where.text, matcher.where))
     if rule.key.program is not None:
         found.append((("key",), rule.key.text, rule.key.program))
-    if rule.distinct is not None:
-        found.append((("distinct",), rule.distinct.text, rule.distinct))
+    for name, condition in rule.conditions():
+        found.append(((name,), condition.text, condition))
     return found
 
 

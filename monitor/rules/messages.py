@@ -3,32 +3,27 @@ kind provides. Every problem is a positioned `TEMPLATE_*` issue; nothing here ra
 
 from __future__ import annotations
 
+from typing import Any
+
 from jinja2 import TemplateError
 
 from monitor.config.locate import Locator
+from monitor.engine.kinds import Kind
 from monitor.errors import ConfigIssue, IssueCode
 from monitor.rules.templates import MessageTemplate, unknown_filters, unknown_names
 
 Path = tuple[str | int, ...]
 
-# Names a message template can read, per kind, besides COMMON_TEMPLATE_NAMES (and `resolve_on`
-# when the rule has one); `match*` are a burst's members in time order: match0, match1, ...
-KIND_TEMPLATE_NAMES: dict[str, tuple[str, ...]] = {
-    "contradiction": ("first", "then"),
-    "stalled": ("first", "then", "cancel", "due"),
-    "requires": ("then",),
-    "during": ("open", "then"),
-    "burst": ("match", "match*", "count", "values"),
-}
 COMMON_TEMPLATE_NAMES = ("key", "rule", "status", "note", "late_by")
 
 
-def template_names(kind: str, resolve_on: bool) -> frozenset[str] | None:
-    """What a message of this kind of rule can read (None: unknown kind, check nothing)."""
-    if kind not in KIND_TEMPLATE_NAMES:
+def template_names(kind: Kind[Any] | None, resolve_on: bool) -> frozenset[str] | None:
+    """What a message of this kind of rule can read (None: unknown kind, check nothing).
+    Besides the common names, what the kind `provides` (and `resolve_on` when the rule has one)."""
+    if kind is None:
         return None
     extra = ("resolve_on",) if resolve_on else ()
-    return frozenset((*COMMON_TEMPLATE_NAMES, *KIND_TEMPLATE_NAMES[kind], *extra))
+    return frozenset((*COMMON_TEMPLATE_NAMES, *kind.provides, *extra))
 
 
 TEMPLATE_HINT = (

@@ -5,11 +5,31 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from monitor.config.fields import WORKWEEK, Duration, Weekday
+from monitor.engine.kinds import KINDS
 
-Kind = Literal["contradiction", "stalled", "requires", "during", "burst"]
+
+def _known_kind(value: str) -> str:
+    if value not in KINDS:
+        names = [repr(name) for name in KINDS]
+        raise PydanticCustomError(
+            "literal_error",
+            "Input should be {expected}",
+            {"expected": f"{', '.join(names[:-1])} or {names[-1]}"},
+        )
+    return value
+
+
+# One of the registered kinds (monitor.engine.kinds); the JSON schema lists those shipped.
+KindName = Annotated[
+    str,
+    AfterValidator(_known_kind),
+    WithJsonSchema({"enum": list(KINDS), "type": "string"}),
+]
+
 Severity = Literal["info", "low", "medium", "high", "critical"]
 
 
@@ -40,7 +60,7 @@ class RuleSpec(_Spec):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="unique slug")
     title: str
     description: str | None = None
-    kind: Kind
+    kind: KindName
     severity: Severity = "medium"
     owners: list[str] = Field(default_factory=list, description="departments, in gap direction")
     key: str = Field(default="subject", description="CEL over the event; the correlation key")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from monitor.engine.state import Expectation, Firing, Held, KeyState
+from monitor.engine.state import Expectation, Firing, Held, KeyState, ref_json
 from monitor.events import EventRef
 
 T0 = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
@@ -86,3 +86,22 @@ def test_stored_state_reads_back_equal() -> None:
 def test_empty_state_is_an_empty_dict_and_reads_back_from_none() -> None:
     assert KeyState().to_json() == {}
     assert KeyState.from_json(None) == KeyState() == KeyState.from_json({})
+
+
+def test_a_during_rules_links_are_typed_in_memory_and_stored_as_before() -> None:
+    source = "kafka://support/eu"  # a source with a colon: the link is split at the first one
+    opened = EventRef("i1", source, "incident.opened", T0, "c1")
+    stored = {
+        "held": [
+            {"slot": "open", "event": ref_json(opened)},
+            {"slot": f"close:{source}|i1", "event": REF_JSON},
+            {"slot": f"fired:{source}|i1", "event": ref_json(opened)},
+        ]
+    }
+    held = KeyState.from_json(stored).held
+    assert [(h.slot, h.link) for h in held] == [
+        ("open", None),
+        ("close", f"{source}|i1"),
+        ("fired", f"{source}|i1"),
+    ]
+    assert KeyState(held=held).to_json() == stored

@@ -114,9 +114,9 @@ def test_state_over_the_cap_evicts_the_oldest_and_counts_them() -> None:
     state = KeyState()
     ruleset = Ruleset(load_rules([Path(__file__).parents[3] / "rules"]).rules, max_state_entries=10)
     rule = next(r for r in ruleset.rules.values() if r.kind == "burst")
-    assert rule.match is not None
-    [type_name] = sorted(rule.match.types)[:1]
-    source = sorted(rule.match.sources or {"support"})[0]
+    match = rule.form.match  # the burst kind's compiled form
+    [type_name] = sorted(match.types)[:1]
+    source = sorted(match.sources or {"support"})[0]
     for n in range(25):
         ref = event(source, type_name, at=T0 + timedelta(minutes=n), id=f"e{n}").ref()
         ruleset.step(rule, "c1", state, ref, T0)

@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from monitor.engine.context import StepContext, fire, forget_before, resolve
+from monitor.engine.kinds.base import Kind
 from monitor.engine.state import Expectation, Finding, Held, KeyState, identity_of
 from monitor.events import EventRef
+from monitor.rules.calendar import Window
+from monitor.rules.compiled import CompiledMatcher
 
 
-def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
+@dataclass(frozen=True, slots=True)
+class CompiledStalled:
+    """A compiled `stalled` rule's own fields."""
+
+    first: CompiledMatcher
+    then: CompiledMatcher
+    within: Window
+    cancel: CompiledMatcher | None = None
+
+
+def step(
+    ctx: StepContext, rule: CompiledStalled, state: KeyState, event: EventRef
+) -> list[Finding]:
     """Open expectations on `first`; close them on `then` or `cancel` (resolving breached ones)."""
-    rule = ctx.rule
-    assert rule.first is not None and rule.then is not None and rule.within is not None
     findings: list[Finding] = []
     if rule.first.accepts(event) and ctx.holds(rule.first, {"first": event}):
         due = rule.within.deadline(event.time)
@@ -27,7 +40,7 @@ def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
         if not early:
             state.expectations.append(Expectation(opened_by=event, due=due))
     if rule.then.accepts(event):
-        kept, met = _settle(ctx, state, event, "then")
+        kept, met = _settle(ctx, state, event, "then", rule.then)
         findings.extend(met)
         if len(kept) == len(state.expectations):
             state.held.append(
@@ -35,7 +48,7 @@ def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
             )  # may answer a `first` still in flight
         state.expectations = kept
     if rule.cancel is not None and rule.cancel.accepts(event):
-        kept, met = _settle(ctx, state, event, "cancel")
+        kept, met = _settle(ctx, state, event, "cancel", rule.cancel)
         findings.extend(met)
         state.expectations = kept
     findings.extend(resolve(ctx, state, event))
@@ -43,9 +56,8 @@ def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
 
 
 def _settle(
-    ctx: StepContext, state: KeyState, event: EventRef, slot: str
+    ctx: StepContext, state: KeyState, event: EventRef, slot: str, matcher: CompiledMatcher
 ) -> tuple[list[Expectation], list[Finding]]:
-    matcher = ctx.rule.then if slot == "then" else ctx.rule.cancel
     kept: list[Expectation] = []
     findings: list[Finding] = []
     for expectation in state.expectations:
@@ -85,10 +97,8 @@ def _settle(
     return kept, findings
 
 
-def sweep(ctx: StepContext, state: KeyState) -> list[Finding]:
+def sweep(ctx: StepContext, rule: CompiledStalled, state: KeyState) -> list[Finding]:
     """Fire every expectation whose deadline has passed; forget what is too old to matter."""
-    rule = ctx.rule
-    assert rule.within is not None
     findings: list[Finding] = []
     pending: list[Expectation] = []
     for expectation in state.expectations:
@@ -113,3 +123,16 @@ def sweep(ctx: StepContext, state: KeyState) -> list[Finding]:
 
 def _as_breach(finding: Finding, expectation: Expectation) -> Finding:
     return replace(finding, event_time=expectation.due, extra={"due": expectation.due})
+
+
+STALLED = Kind(
+    name="stalled",
+    form=CompiledStalled,
+    slots=("first", "then", "cancel"),
+    requires=("first", "then", "within"),
+    scopes={"first": ("first",), "then": ("first", "then"), "cancel": ("first", "cancel")},
+    provides=("first", "then", "cancel", "due"),
+    holds_expectations=True,
+    step=step,
+    sweep=sweep,
+)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from monitor.engine.context import (
     StepContext,
     fire,
@@ -9,14 +11,24 @@ from monitor.engine.context import (
     forget_closed_windows,
     resolve,
 )
+from monitor.engine.kinds.base import Kind
 from monitor.engine.state import Finding, Held, KeyState
 from monitor.events import EventRef
+from monitor.rules.calendar import Window
+from monitor.rules.compiled import CompiledMatcher
 
 
-def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
+@dataclass(frozen=True, slots=True)
+class CompiledPair:
+    """A compiled rule's `first`, `then` and `within` (`contradiction` and `requires`)."""
+
+    first: CompiledMatcher
+    then: CompiledMatcher
+    within: Window
+
+
+def step(ctx: StepContext, rule: CompiledPair, state: KeyState, event: EventRef) -> list[Finding]:
     """Record promises, match contradicting events against them (in either arrival order)."""
-    rule = ctx.rule
-    assert rule.first is not None and rule.then is not None and rule.within is not None
     findings: list[Finding] = []
     if rule.first.accepts(event) and ctx.holds(rule.first, {"first": event}):
         state.held.append(Held(slot="first", event=event))
@@ -41,10 +53,9 @@ def step(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]:
     return findings
 
 
-def sweep(ctx: StepContext, state: KeyState) -> list[Finding]:
+def sweep(ctx: StepContext, rule: CompiledPair, state: KeyState) -> list[Finding]:
     """Forget promises whose window closed and held follow-ups older than the lateness."""
-    assert ctx.rule.within is not None
-    horizon = ctx.now - ctx.rule.within.horizon - ctx.lateness
+    horizon = ctx.now - rule.within.horizon - ctx.lateness
     forget_before(state, horizon)
     forget_closed_windows(ctx, state, "first")
     state.held = [
@@ -56,3 +67,15 @@ def sweep(ctx: StepContext, state: KeyState) -> list[Finding]:
 def _add(findings: list[Finding], finding: Finding | None) -> None:
     if finding is not None:
         findings.append(finding)
+
+
+CONTRADICTION = Kind(
+    name="contradiction",
+    form=CompiledPair,
+    slots=("first", "then"),
+    requires=("first", "then", "within"),
+    scopes={"first": ("first",), "then": ("first", "then")},
+    provides=("first", "then"),
+    step=step,
+    sweep=sweep,
+)
