@@ -16,7 +16,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
-from typing import Any
+from typing import Any, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -59,12 +59,26 @@ class Health:
             self._reason = reason
 
 
-def make_app(registry: CollectorRegistry, health: Health) -> WsgiApp:
-    """The WSGI app behind the three paths."""
+class Mounted(Protocol):
+    """Another WSGI app served beside the three paths (the notifier's conflict board)."""
+
+    def handles(self, path: str) -> bool:
+        """Whether the path is this app's."""
+        ...
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]: ...
+
+
+def make_app(registry: CollectorRegistry, health: Health, extra: Mounted | None = None) -> WsgiApp:
+    """The WSGI app behind the three paths (and `extra`'s)."""
     metrics_app = make_wsgi_app(registry)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if extra is not None and extra.handles(path):
+            return extra(environ, start_response)
         if path == "/metrics":
             result: Iterable[bytes] = metrics_app(environ, start_response)
             return result
@@ -118,7 +132,13 @@ class RunningServer:
         self._thread.join(timeout=5)
 
 
-def serve(host: str, port: int, registry: CollectorRegistry, health: Health) -> RunningServer:
+def serve(
+    host: str,
+    port: int,
+    registry: CollectorRegistry,
+    health: Health,
+    extra: Mounted | None = None,
+) -> RunningServer:
     """Listen on host:port (port 0: any free port) in a daemon thread; returns at once."""
     family, _, _, _, _ = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0]
 
@@ -126,7 +146,11 @@ def serve(host: str, port: int, registry: CollectorRegistry, health: Health) -> 
         address_family = family
 
     server = make_server(
-        host, port, make_app(registry, health), server_class=Server, handler_class=_QuietHandler
+        host,
+        port,
+        make_app(registry, health, extra),
+        server_class=Server,
+        handler_class=_QuietHandler,
     )
     thread = threading.Thread(target=server.serve_forever, name="cxmon-http", daemon=True)
     thread.start()

@@ -298,6 +298,10 @@ CHANNELS = ("apprise", "webhook", "console", "kafka")
 DELIVERY_OUTCOMES = ("success", "retry", "failure", "dead_lettered")
 
 
+BOARD_ACTIONS = ("create", "expire")
+BOARD_OUTCOMES = ("success", "invalid", "unauthorized", "forbidden", "unavailable")
+
+
 class NotifierMetrics:
     """The notifier's metrics (in `cxmon notify` or inside a worker). Receivers are ops-named,
     few and fixed by `alerting.yaml`, so they are safe labels."""
@@ -362,6 +366,31 @@ class NotifierMetrics:
             self.alerts_received.labels(status=status)
         for outcome in ("success", "failure"):
             self.alertmanager_resends.labels(outcome=outcome)
+        self.board_conflicts = Gauge(
+            "cxmon_board_conflicts",
+            "Conflicts on the notifier's conflict board, by state (open, resolved)",
+            ["state"],
+            registry=registry,
+        )
+        self.board_writes = Counter(
+            "cxmon_board_writes_total",
+            "Silence writes asked of the conflict board, by action and outcome",
+            ["action", "outcome"],
+            registry=registry,
+        )
+        self.observe_board(0, 0)
+        for action in BOARD_ACTIONS:
+            for outcome in BOARD_OUTCOMES:
+                self.board_writes.labels(action=action, outcome=outcome)
+
+    def observe_board(self, open_: int, resolved: int) -> None:
+        """The board's current size."""
+        self.board_conflicts.labels(state="open").set(open_)
+        self.board_conflicts.labels(state="resolved").set(resolved)
+
+    def count_board_write(self, action: str, outcome: str) -> None:
+        """One create or expire request and how it ended."""
+        self.board_writes.labels(action=action, outcome=outcome).inc()
 
     def init_receivers(self, receivers: Iterable[tuple[str, str]]) -> None:
         """Create every (receiver, channel) series at zero so panels show 0, not "no data"."""

@@ -124,6 +124,15 @@ class Settings(BaseSettings):
     notify_max_age_s: float = Field(
         default=3600.0, gt=0, description="give up (dead-letter) this long after the first try"
     )
+    board_token: SecretStr | None = Field(
+        default=None, description="bearer token that lets the conflict board write silences"
+    )
+    board_expire_s: float = Field(
+        default=7 * 86400.0, gt=0, description="the board closes conflicts open this long"
+    )
+    board_keep_resolved_s: float = Field(
+        default=86400.0, gt=0, description="how long the board lists resolved conflicts"
+    )
     ready_file: Path | None = Field(default=None, description="touched once the worker is ready")
     # Group membership: the defaults suit a production cluster; the embedded broker in
     # `make demo` and the tests uses the fast profile (see README, "Start-up time").

@@ -96,7 +96,8 @@ def run_demo(rules: Path, metrics_port: int, rate: float) -> int:
             notifier = _spawn([*cxmon, "notify"], env, output=notifications)
             print(
                 f"demo: notifier running; what teams would receive is in {notifications}, "
-                f"its metrics on http://127.0.0.1:{metrics_port + 1}/metrics",
+                f"its metrics on http://127.0.0.1:{metrics_port + 1}/metrics\n"
+                f"demo: conflict board on http://127.0.0.1:{metrics_port + 1}/",
                 flush=True,
             )
             simulator = _spawn([*cxmon, "simulate", "--rate", str(rate)], env)

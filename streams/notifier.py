@@ -20,6 +20,8 @@ from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CollectorRegistry, disable_created_metrics
 from pydantic import ValidationError
 
+from monitor.alerts.board.api import BoardApp
+from monitor.alerts.board.state import BoardState
 from monitor.alerts.channels import ChannelError
 from monitor.alerts.channels.webhook import payload
 from monitor.alerts.dispatch.group import Dispatcher
@@ -35,6 +37,7 @@ from monitor.httpserver import Health, serve
 from monitor.metrics import NotifierMetrics
 from monitor.settings import Settings
 from streams.app import CxApp, new_app, new_worker
+from streams.board import follow_alerts, new_board
 from streams.kafka_security import aiokafka_config
 from streams.sensors import FAUST_PREFIX, CachedPrometheusMonitor
 from streams.topics import ensure_topics, notifier_topics
@@ -178,10 +181,12 @@ class Notifier:
         metrics: NotifierMetrics,
         env: Any,
         write: Callable[[str], None],
+        board: BoardApp | None = None,
     ) -> None:
         self.settings = settings
         self.outbox = KafkaOutbox(settings)
-        self.silences = SilenceBook()
+        self.board = board or BoardApp(BoardState(), SilenceBook())  # streams/board.py
+        self.silences = self.board.silences
         self.seen = SeenAlerts(self.outbox.mark_seen)
         factory = ChannelFactory(
             env,
@@ -204,7 +209,7 @@ class Notifier:
             CompactedView(
                 settings.bootstrap_servers,
                 settings.topic_silences,
-                self._silence,
+                self.apply_silence_record,
                 aiokafka_config(settings),
             ),
             CompactedView(
@@ -216,7 +221,8 @@ class Notifier:
         ]
         self.ready = asyncio.Event()
 
-    def _silence(self, key: bytes, value: bytes | None) -> None:
+    def apply_silence_record(self, key: bytes, value: bytes | None) -> None:
+        """One record of the silences topic (None: a tombstone)."""
         if value is None:
             self.silences.remove(key.decode())
             return
@@ -233,6 +239,7 @@ class Notifier:
         """Start the producer and the views; set `ready` once both views are read to the end."""
         await self.outbox.start()
         tasks = [asyncio.create_task(view.run(), name=f"view {view.topic}") for view in self.views]
+        tasks.append(asyncio.create_task(follow_alerts(self), name="board"))
         await asyncio.gather(*(view.caught_up.wait() for view in self.views))
         log.info(
             "notifier ready: %d silences, %d alerts delivered before",
@@ -306,7 +313,8 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
     metrics = NotifierMetrics(registry)
     # Served from before the first Kafka call: liveness holds while topics are being created.
     health = Health("waiting for the consumer group and the silences")
-    http = serve(settings.metrics_host, settings.notifier_metrics_port, registry, health)
+    board = new_board(settings, config, metrics)
+    http = serve(settings.metrics_host, settings.notifier_metrics_port, registry, health, board)
     ensure_topics(settings, notifier_topics(settings))
     datadir = settings.data_dir / "notifier"
     datadir.mkdir(parents=True, exist_ok=True)
@@ -328,7 +336,7 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    notifier = Notifier(settings, config, redactor, metrics, env, write)
+    notifier = Notifier(settings, config, redactor, metrics, env, write, board)
 
     # Ready once the group is joined and the views are read; not ready while rebalancing.
     def ready() -> None:
@@ -343,11 +351,13 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
     app.on_ready_hooks.append(lambda: ready() if notifier.ready.is_set() else None)
     install_notifier(app, notifier, settings, on_ready=ready)
     log.info(
-        "cxmon notifier: %d receivers from %s, metrics on http://%s:%d/metrics (/healthz, /readyz)",
+        "cxmon notifier: %d receivers from %s, conflict board on http://%s:%d/ (%s), "
+        "metrics on /metrics (/healthz, /readyz)",
         len(notifier.receivers),
         config.file,
         http.host,
         http.port,
+        "writable with the token" if board.token else "read-only",
     )
     worker = new_worker(app, settings)
     worker.execute_from_commandline()

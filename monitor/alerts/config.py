@@ -141,6 +141,12 @@ class RouteSpec(_Spec):
     mute_time: list[TimeWindowSpec] = Field(default_factory=list)
 
 
+class BoardSpec(_Spec):
+    """The conflict board the notifier serves."""
+
+    redact: RedactSpec | None = None
+
+
 class AlertingFileSpec(_Spec):
     """`alerting.yaml`: who hears about which alerts, and how."""
 
@@ -150,3 +156,4 @@ class AlertingFileSpec(_Spec):
     version: Literal[1]
     receivers: list[ReceiverSpec] = Field(min_length=1)
     route: RouteSpec
+    board: BoardSpec = Field(default_factory=BoardSpec)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from streams.broker import free_port
@@ -25,6 +27,15 @@ def children_of(pid: int) -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 found.append(int(entry.name))
     return found
+
+
+def board_data(url: str) -> str:
+    """The board's API answer, or '' while the notifier is not serving yet."""
+    try:
+        with urllib.request.urlopen(url + "api/v1/conflicts", timeout=5) as response:  # noqa: S310
+            return str(response.read().decode())
+    except OSError:
+        return ""
 
 
 def alive(pid: int) -> bool:
@@ -76,6 +87,12 @@ def test_demo_shows_alerts_and_sigterm_stops_every_process_it_started(tmp_path: 
         while "[FIRING]" not in (notifications.read_text() if notifications.exists() else ""):
             assert time.monotonic() < deadline, "the notifier delivered nothing"
             time.sleep(0.2)
+        printed = re.search(r"conflict board on (http://\S+/)", log_path.read_text())
+        assert printed, log_path.read_text(errors="replace")[-3000:]
+        deadline = time.monotonic() + 30
+        while "firing" not in board_data(printed.group(1)):  # the demo's conflicts on the board
+            assert time.monotonic() < deadline, "the board shows no conflict"
+            time.sleep(0.5)
 
         demo.send_signal(signal.SIGTERM)
         assert demo.wait(60) == 0
