@@ -4,13 +4,15 @@ there, and a cxmon resolve resolves it."""
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.integration.alertmanager import AlertmanagerServer, alertmanager
-from tests.integration.harness import Deployment
+from tests.integration.harness import Deployment, WorkerProcess
 from tests.integration.test_notifier import alert, metric, notifier, produce, wait_for
 
 pytestmark = pytest.mark.integration
@@ -95,6 +97,24 @@ route:
             )
             assert in_alertmanager(am, waived.fingerprint) is None
             still = in_alertmanager(am, steady.fingerprint)
+        # A restarted notifier rebuilds its board from cx.alerts and keeps re-posting the alert
+        # still firing: without that, Alertmanager would resolve it 4 s (4 x resend) later.
+        assert still is not None
+        with notifier(deployment, alerting) as (proc, _):
+            wait_for(lambda: "1 alerts to keep re-posting" in proc.log(), "the re-seed", proc)
+            board = board_data(proc)
+            wait_for(
+                lambda: (
+                    (in_alertmanager(am, steady.fingerprint) or {}).get("endsAt", "")
+                    > still["endsAt"]
+                ),
+                "a re-post after the restart",
+                proc,
+            )
+    assert [c["fingerprint"] for c in board["open"]] == [steady.fingerprint]
+    assert [(c["fingerprint"], c["status"]) for c in board["resolved"]] == [
+        (waived.fingerprint, "resolved")
+    ]
     assert shown["labels"] == {
         "alertname": "billing-charges-waived-fee",
         "severity": "high",
@@ -109,4 +129,12 @@ route:
     assert shown["annotations"]["evidence"].endswith("support x.happened")
     assert shown["status"]["state"] == "active"
     assert muted is not None and muted["status"]["silencedBy"] == [silence["silenceID"]]
-    assert still is not None and still["status"]["state"] == "active"
+    assert still["status"]["state"] == "active"
+
+
+def board_data(proc: WorkerProcess) -> dict[str, Any]:
+    """The notifier's board API."""
+    address = f"http://127.0.0.1:{proc.metrics_port}/api/v1/conflicts"
+    with urllib.request.urlopen(address, timeout=5) as response:
+        result: dict[str, Any] = json.load(response)
+    return result
