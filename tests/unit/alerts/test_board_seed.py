@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from monitor.alerts.channels.alertmanager import AlertmanagerChannel
 from monitor.alerts.config import RedactSpec, RouteSpec
+from monitor.alerts.dispatch.route import compile_route
 from monitor.alerts.pipeline import Receiver
 from monitor.alerts.redact import Redaction, pseudonym
 from monitor.alerts.secrets import Redactor
 from monitor.alerts.silences import SilenceBook, new_silence
-from monitor.alerts.stages.route import compile_route
 from monitor.events.envelope import utcnow
 from streams.board import seed_alertmanagers
 from tests.unit.alerts.conftest import make_alert
