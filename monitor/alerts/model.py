@@ -93,9 +93,14 @@ def alert_from(finding: Finding) -> Alert:
         **{slot: ref.to_cel() for slot, ref in finding.bindings.items()},
         **finding.extra,
     }
-    message = rule.message.render(context, rule.title) if rule.message else rule.title
-    if finding.status == "resolved":
-        message = f"{_resolution(finding)} — {message}"
+    if finding.status == "resolved" and not (rule.message and rule.message.reads_status):
+        # The author's message describes the conflict as it stands ("... has not held a
+        # kickoff"); on a resolution that would now be untrue, so the update says what happened.
+        message = _resolution(finding)
+    elif rule.message is not None:
+        message = rule.message.render(context, rule.title)
+    else:
+        message = rule.title
     source, target = rule.gap
     return Alert(
         fingerprint=fingerprint(rule.id, finding.key, finding.identity),
@@ -132,4 +137,7 @@ def _resolution(finding: Finding) -> str:
         if finding.late_by.total_seconds() > 0:
             return f"Resolved: {what} {humanize(finding.late_by)} after the deadline"
         return f"Resolved: {what} in time; it reached the monitor late"
+    remedy = finding.bindings.get("resolve_on")
+    if remedy is not None:
+        return f"Resolved: {remedy.department} sent {remedy.type}"
     return f"Resolved: {finding.note}" if finding.note else "Resolved"

@@ -25,7 +25,11 @@ Evaluation, per test, on a fresh detector and a fake clock:
   opened has passed.
 - Each alert is compared by rule, key, status and `at` (its event time minus `start`; for a
   stalled rule that is the deadline). `status` defaults to `firing`; an expectation without `at`
-  matches any time. The result lists the expected alerts that are missing and the unexpected ones.
+  matches any time. An expectation may also state what a channel will show, each checked only
+  when given: `message` (the rendered text, exactly), `severity`, `labels` (all of them, exactly)
+  and `evidence` (the timeline, in order: each item's `source` (department or exact source),
+  `type` and `at`, as given). The result lists the expected alerts that are missing, the
+  unexpected ones, and those that came but differ in what they show.
 
 Problems in a test file (YAML, unknown or missing fields, unknown rule ids, missing rule files)
 are `ConfigIssue`s with `file:line:col`, like the rule loader's.
@@ -43,6 +47,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from monitor.alerts import Alert, alert_from
 from monitor.config import load
 from monitor.config.durations import format_duration
 from monitor.config.fields import DurationOrZero
@@ -88,13 +93,25 @@ class EventSpec(_Spec):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+class EvidenceSpec(_Spec):
+    """One step of an expected alert's timeline; only the fields given are compared."""
+
+    source: str | None = None
+    type: str | None = None
+    at: DurationOrZero | None = None
+
+
 class ExpectSpec(_Spec):
-    """One alert a test expects."""
+    """One alert a test expects; `message`, `severity`, `labels`, `evidence` when given."""
 
     rule: str
     key: str
     status: Literal["firing", "resolved"] = "firing"
     at: DurationOrZero | None = None
+    message: str | None = None
+    severity: Literal["info", "low", "medium", "high", "critical"] | None = None
+    labels: dict[str, str] | None = None
+    evidence: list[EvidenceSpec] | None = None
 
 
 class CaseSpec(_Spec):
@@ -117,24 +134,67 @@ class RuleTestFileSpec(_Spec):
     tests: list[CaseSpec] = Field(min_length=1)
 
 
-@dataclass(frozen=True, order=True)
+Step = tuple[str, str, str, timedelta]  # department, source, type, time from start
+
+
+@dataclass(frozen=True)
 class AlertLine:
-    """An alert as a rule test states it: rule, key, status and time from `start` (None: any)."""
+    """An alert as a rule test states it: rule, key, status and time from `start` (None: any),
+    and what a channel shows (None: not checked; an actual alert has all of it)."""
 
     rule: str
     key: str
     status: str
     at: timedelta | None
+    message: str | None = field(default=None, compare=False)
+    severity: str | None = field(default=None, compare=False)
+    labels: tuple[tuple[str, str], ...] | None = field(default=None, compare=False)
+    evidence: tuple[Step, ...] | None = field(default=None, compare=False)
+    wanted_evidence: tuple[EvidenceSpec, ...] | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         at = "any time" if self.at is None else f"at {format_offset(self.at)}"
         return f"{self.status} {self.rule} key={self.key} {at}"
 
     def matches(self, actual: AlertLine) -> bool:
-        """Whether an actual alert satisfies this expectation."""
+        """Whether an actual alert is the one expected (rule, key, status, time)."""
         return (self.rule, self.key, self.status) == (actual.rule, actual.key, actual.status) and (
             self.at is None or self.at == actual.at
         )
+
+    def differences(self, actual: AlertLine) -> list[str]:
+        """What the actual alert shows differently from what is expected (empty: the same)."""
+        found = []
+        for name in ("message", "severity", "labels"):
+            wanted, got = getattr(self, name), getattr(actual, name)
+            if wanted is not None and wanted != got:
+                shown = (dict(wanted), dict(got)) if name == "labels" else (wanted, got)
+                found.append(f"{name}: expected {shown[0]!r}, got {shown[1]!r}")
+        if self.wanted_evidence is not None and not _same_steps(
+            self.wanted_evidence, actual.evidence or ()
+        ):
+            got = ", ".join(
+                f"{d} {t} at {format_offset(a)}" for d, _, t, a in actual.evidence or ()
+            )
+            found.append(f"evidence: expected {_show_steps(self.wanted_evidence)}, got {got}")
+        return found
+
+
+def _same_steps(wanted: tuple[EvidenceSpec, ...], got: tuple[Step, ...]) -> bool:
+    return len(wanted) == len(got) and all(
+        (w.source is None or w.source in (department, source))
+        and (w.type is None or w.type == kind)
+        and (w.at is None or w.at == at)
+        for w, (department, source, kind, at) in zip(wanted, got, strict=True)
+    )
+
+
+def _show_steps(steps: tuple[EvidenceSpec, ...]) -> str:
+    parts = []
+    for step in steps:
+        at = f"at {format_offset(step.at)}" if step.at is not None else ""
+        parts.append(" ".join(x for x in (step.source or "*", step.type or "*", at) if x))
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -147,17 +207,22 @@ class CaseResult:
     actual: list[AlertLine]
     missing: list[AlertLine]
     unexpected: list[AlertLine]
+    # an expected alert that came, but shows something else: (expected, actual, differences)
+    different: list[tuple[AlertLine, AlertLine, list[str]]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        """Whether every expected alert happened and nothing else did."""
-        return not self.missing and not self.unexpected
+        """Whether every expected alert happened as expected and nothing else did."""
+        return not self.missing and not self.unexpected and not self.different
 
     def diff(self) -> list[str]:
-        """A readable difference: `- missing` expected alerts, `+ unexpected` actual ones."""
-        return [f"- missing:    {a}" for a in self.missing] + [
-            f"+ unexpected: {a}" for a in self.unexpected
-        ]
+        """A readable difference: `- missing` expected alerts, `+ unexpected` actual ones,
+        `~ differs` for an alert that came with another message, severity, labels or evidence."""
+        lines = [f"- missing:    {a}" for a in self.missing]
+        lines += [f"+ unexpected: {a}" for a in self.unexpected]
+        for _, actual, differences in self.different:
+            lines += [f"~ differs:    {actual}: {d}" for d in differences]
+        return lines
 
 
 @dataclass
@@ -263,18 +328,53 @@ def evaluate(
     last = max((e.at for e in case.events), default=timedelta(0))
     until = start + (case.evaluate_until if case.evaluate_until is not None else last + horizon)
     findings.extend(detector.advance(max(until, clock.current)))
-    return [AlertLine(f.rule.id, f.key, f.status, f.event_time - start) for f in findings]
+    return [_line(alert_from(f), start) for f in findings]
+
+
+def _line(alert: Alert, start: datetime) -> AlertLine:
+    return AlertLine(
+        alert.rule_id,
+        alert.key,
+        alert.status,
+        alert.event_time - start,
+        message=alert.message,
+        severity=alert.severity,
+        labels=tuple(sorted(alert.labels.items())),
+        evidence=tuple((e.department, e.source, e.type, e.time - start) for e in alert.evidence),
+    )
 
 
 def compare(case: CaseSpec, actual: list[AlertLine], location: SourceLocation) -> CaseResult:
-    """Match expected alerts to actual ones (exact times first, then `any time`)."""
-    expected = [AlertLine(x.rule, x.key, x.status, x.at) for x in case.expect]
+    """Match expected alerts to actual ones (exact times first, then `any time`); an expected
+    alert that only came with other details is reported as differing, not missing."""
+    expected = [
+        AlertLine(
+            x.rule,
+            x.key,
+            x.status,
+            x.at,
+            message=x.message,
+            severity=x.severity,
+            labels=None if x.labels is None else tuple(sorted(x.labels.items())),
+            wanted_evidence=None if x.evidence is None else tuple(x.evidence),
+        )
+        for x in case.expect
+    ]
     unmatched = list(actual)
-    missing = []
+    missing: list[AlertLine] = []
+    near: list[AlertLine] = []
     for wanted in sorted(expected, key=lambda a: a.at is None):
+        hit = next((a for a in unmatched if wanted.matches(a) and not wanted.differences(a)), None)
+        if hit is None:
+            near.append(wanted)
+        else:
+            unmatched.remove(hit)
+    different = []
+    for wanted in near:
         hit = next((a for a in unmatched if wanted.matches(a)), None)
         if hit is None:
             missing.append(wanted)
         else:
             unmatched.remove(hit)
-    return CaseResult(case.name, location, expected, actual, missing, unmatched)
+            different.append((wanted, hit, wanted.differences(hit)))
+    return CaseResult(case.name, location, expected, actual, missing, unmatched, different)

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from jinja2 import Template, TemplateError, nodes
@@ -179,6 +180,14 @@ class MessageTemplate:
     # Set once the rule is placed: names the rule and file:line:col in run-time errors.
     origin: str = field(default="a message template", compare=False)
     limits: TemplateLimits = field(default_factory=TemplateLimits, compare=False)
+
+    @cached_property
+    def reads_status(self) -> bool:
+        """Whether the template reads `status`: it then says itself what a resolution means."""
+        return any(
+            n.name == "status" and n.ctx == "load"
+            for n in ENVIRONMENT.parse(self.text).find_all(nodes.Name)
+        )
 
     @classmethod
     def build(cls, text: str) -> MessageTemplate:

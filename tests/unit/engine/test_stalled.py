@@ -106,9 +106,7 @@ def test_late_kickoff_message_says_how_late(detector: Detector) -> None:
     feed(detector, closed())
     advance(detector, DUE + HOUR)
     [resolved] = feed(detector, kickoff(DUE + DAY))
-    assert resolved.message.startswith(
-        "Resolved: onboarding sent kickoff.held 1 day after the deadline — "
-    )
+    assert resolved.message == "Resolved: onboarding sent kickoff.held 1 day after the deadline"
 
 
 def test_state_expires_after_the_breach_window(detector: Detector) -> None:
@@ -162,3 +160,11 @@ def test_only_follow_ups_by_the_deadline_count_as_handoffs_in_time(detector: Det
     ruleset = detector.ruleset
     assert [rule for rule, _ in ruleset.handoffs] == [RULE, RULE]
     assert ruleset.handoffs_in_time == {RULE: 1}
+
+
+def test_resolved_update_does_not_repeat_the_firing_message(detector: Detector) -> None:
+    feed(detector, closed())
+    [firing] = advance(detector, DUE + HOUR)
+    [resolved] = feed(detector, kickoff(DUE + DAY))
+    assert firing.message not in resolved.message
+    assert "has not held a kickoff" in firing.message
