@@ -29,6 +29,7 @@ class IssueCode(StrEnum):
     """Stable codes for everything that can be wrong with a rule, alerting or rule-test file."""
 
     YAML_SYNTAX = "YAML_SYNTAX"
+    YAML_ALIASES = "YAML_ALIASES"
     FILE_VERSION = "FILE_VERSION"
     UNKNOWN_FIELD = "UNKNOWN_FIELD"
     MISSING_FIELD = "MISSING_FIELD"
@@ -56,6 +57,7 @@ class IssueCode(StrEnum):
 
 ISSUE_DESCRIPTIONS: dict[IssueCode, str] = {
     IssueCode.YAML_SYNTAX: "the file is not valid YAML",
+    IssueCode.YAML_ALIASES: "the file's aliases (*name) would expand to too many values",
     IssueCode.FILE_VERSION: "the file does not declare a supported `version`",
     IssueCode.UNKNOWN_FIELD: "a key the rule format does not know (often a typo)",
     IssueCode.MISSING_FIELD: "a required key is absent",

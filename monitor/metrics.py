@@ -31,6 +31,9 @@ HANDOFF_BUCKETS = (
 )
 LIVE_HORIZON_S = 900.0  # conflicts older than this at detection are history, not live latency
 OTHER = "other"  # the label value of departments and event types over the series limit
+# Department and type label values longer than this count as "other": every scrape carries each
+# series' labels, so a producer must not be able to grow it by the length of what it writes.
+MAX_LABEL_CHARS = 100
 
 
 def _process(registry: CollectorRegistry, component: str) -> None:
@@ -89,6 +92,12 @@ class Metrics:
             "cxmon_events_out_of_order_total",
             "Events accepted although older than one already seen on their partition, by department",
             ["department"],
+            registry=registry,
+        )
+        self.dead_letter_failures = Counter(
+            "cxmon_dead_letter_failures_total",
+            "Rejected records that could not be written to the dead-letter topic (counted "
+            "under their reason in cxmon_events_rejected_total all the same)",
             registry=registry,
         )
         self.duplicate_deliveries = Counter(
@@ -154,6 +163,13 @@ class Metrics:
             ["rule"],
             registry=registry,
         )
+        self.message_render_failures = Counter(
+            "cxmon_message_render_failures_total",
+            "Alert messages whose template failed or went over a limit (the title was sent), "
+            "by rule",
+            ["rule"],
+            registry=registry,
+        )
         self.state_evictions = Counter(
             "cxmon_state_evictions_total",
             "State entries (remembered events, ids, open follow-ups) dropped, oldest first, "
@@ -207,9 +223,12 @@ class Metrics:
         self.events_out_of_order.labels(self.department_label(department)).inc()
 
     def department_label(self, department: str) -> str:
-        """The department as a label value: "other" once `max_event_series` departments are."""
+        """The department as a label value: "other" once `max_event_series` departments are,
+        or when longer than `MAX_LABEL_CHARS`."""
         if department in self._departments:
             return department
+        if len(department) > MAX_LABEL_CHARS:
+            return OTHER
         if len(self._departments) < self.max_event_series:
             self._departments.add(department)
             return department
@@ -217,14 +236,15 @@ class Metrics:
 
     def _new_consumed(self, department: str, type_: str) -> Any:
         label = self.department_label(department)
-        if label != OTHER and self._new_pairs < self.max_event_series:
+        short = len(type_) <= MAX_LABEL_CHARS
+        if label != OTHER and short and self._new_pairs < self.max_event_series:
             self._new_pairs += 1
             pair = (label, type_)
         else:
             pair = (label, OTHER)
             if pair in self._consumed:
                 return self._consumed[pair]
-            if not self._over_limit:
+            if short and not self._over_limit:
                 self._over_limit = True
                 log.warning(
                     "more than %d department/event type pairs: later ones count as type %r "
@@ -279,6 +299,7 @@ class Metrics:
             for status in ("firing", "resolved"):
                 self.conflicts.labels(rule.id, rule.kind, rule.severity, source, target, status)
             self.rule_eval_errors.labels(rule=rule.id)
+            self.message_render_failures.labels(rule=rule.id)
             self.state_evictions.labels(rule=rule.id)
             self.detection_latency.labels(kind=rule.kind)
             self.historical_detections.labels(kind=rule.kind)

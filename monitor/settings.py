@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     max_data_depth: int = Field(
         default=32, ge=1, description="deeper `data` nesting is rejected as too_deep"
     )
+    max_attribute_chars: int = Field(
+        default=256,
+        ge=16,
+        description="longer id, source, type or subject attributes are rejected as too_large",
+    )
+    max_data_items: int = Field(
+        default=1000,
+        ge=1,
+        description="arrays or objects in `data` with more items are rejected as too_large",
+    )
     max_future_s: float = Field(
         default=3600.0, ge=0, description="event times further ahead of the clock are rejected"
     )
@@ -98,7 +108,9 @@ class Settings(BaseSettings):
         default=1024 * 1024, ge=1, description="larger rule files refuse to load"
     )
     max_cel_cost: int = Field(
-        default=1_000_000, ge=1, description="static bound on one CEL evaluation's steps"
+        default=100_000,
+        ge=1,
+        description="static bound on the values one CEL evaluation may visit or copy",
     )
     template_max_chars: int = Field(
         default=2000, ge=80, description="longer alert messages are cut"
@@ -216,6 +228,7 @@ class Settings(BaseSettings):
             max_file_bytes=self.max_rule_file_bytes,
             max_cel_cost=self.max_cel_cost,
             max_event_bytes=self.max_event_bytes,
+            max_data_items=self.max_data_items,
             template=TemplateLimits(
                 max_chars=self.template_max_chars,
                 max_range=self.template_max_range,

@@ -22,12 +22,15 @@ from monitor.engine.kinds import KINDS
 from monitor.events import Event, Rejected, RejectReason
 from monitor.events.codec import check_time_range, decode
 from monitor.events.envelope import utcnow
+from monitor.events.rejects import bounded_dead_letter
 from monitor.metrics import Metrics
 from monitor.rules import load_rules
 from monitor.rules.compiled import CompiledRule
+from monitor.rules.templates import render_failures
 from monitor.rules.watch import RuleWatch
 from monitor.settings import Settings
 from streams.app import Topology
+from streams.keyed import KeyedBatches
 from streams.state_table import (
     current,
     encode_stored,
@@ -75,30 +78,38 @@ class Detection:
         key's state in their order.
         """
         partitions, direct = await self._partitions()
-        batches: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        batches = KeyedBatches(self.record_limit // 2)
         findings: list[Finding] = []
-        for record in records:
-            arrived_on = record.message.partition if direct else None
-            try:
-                event, by_key = await self.ingest(record)
-                if event is None:
-                    continue  # dead-lettered
-                payload: dict[str, Any] | None = None
-                for key, rule_ids in by_key.items():
-                    partition = partition_for(key, partitions)
-                    if partition == arrived_on:
-                        with current(record):
-                            findings.extend(self.apply_event(key, partition, event, rule_ids))
-                        continue
-                    if payload is None:
-                        payload = event.model_dump(mode="json")
-                    batches[partition].append({"k": key, "e": payload, "r": rule_ids})
-            except Exception as exc:
-                log.exception("unexpected error on a record; dead-lettering it")
-                await self.dead_letter(record, RejectReason.INTERNAL_ERROR, repr(exc))
-        for partition, items in batches.items():
-            await self.topo.keyed.send(key=None, value={"batch": items}, partition=partition)
-        await self.publish_all(findings)
+        try:
+            for record in records:
+                arrived_on = record.message.partition if direct else None
+                try:
+                    event, by_key = await self.ingest(record)
+                    if event is None:
+                        continue  # dead-lettered
+                    payload: dict[str, Any] | None = None
+                    for key, rule_ids in by_key.items():
+                        partition = partition_for(key, partitions)
+                        if partition == arrived_on:
+                            with current(record):
+                                findings.extend(self.apply_event(key, partition, event, rule_ids))
+                            continue
+                        if payload is None:
+                            payload = event.model_dump(mode="json")
+                        item = {"k": key, "e": payload, "r": rule_ids}
+                        if not batches.add(partition, item, record, self.record_limit):
+                            detail = "re-keyed for its customer, it would exceed the record limit"
+                            await self.dead_letter(record, RejectReason.TOO_LARGE, detail)
+                            break
+                except Exception as exc:
+                    log.exception("unexpected error on a record; dead-lettering it")
+                    await self.dead_letter(record, RejectReason.INTERNAL_ERROR, repr(exc))
+            for partition, items in batches.records():
+                await self.topo.keyed.send(key=None, value={"batch": items}, partition=partition)
+        finally:
+            # States already changed by this batch must not reach the changelog without the
+            # alerts they raised, whatever failed after them.
+            await self.publish_all(findings)
 
     async def _partitions(self) -> tuple[list[int], bool]:
         """The keyed topic's partitions as the broker has them (the topics may predate the
@@ -130,6 +141,8 @@ class Detection:
                 message.headers,
                 max_bytes=self.settings.max_event_bytes,
                 max_depth=self.settings.max_data_depth,
+                max_attribute_chars=self.settings.max_attribute_chars,
+                max_items=self.settings.max_data_items,
             )
             check_time_range(event, utcnow(), self.max_age, self.max_ahead)
         except Rejected as rejected:
@@ -153,19 +166,44 @@ class Detection:
             by_key[route.key].append(route.rule.id)
         return event, by_key
 
+    @property
+    def record_limit(self) -> int:
+        """The largest record this worker's producer sends, less room for its framing."""
+        app: Any = self.topo.app
+        return int(app.conf.producer_max_request_size) - 1024
+
     async def dead_letter(self, record: Any, reason: RejectReason, detail: str) -> None:
-        """Write the original bytes to the dead-letter topic with the reason in headers."""
+        """Write the original bytes to the dead-letter topic with the reason in headers.
+
+        A record too large for the producer is cut to fit (`bounded_dead_letter`). A write that
+        still fails is logged and counted, and never raises: it must not take the other records
+        of the batch with it.
+        """
         message = record.message
-        headers = [
+        reject = [
             ("cx_reject_reason", str(reason).encode()),
             ("cx_reject_detail", detail[:1000].encode("utf-8", "replace")),
             ("cx_source_topic", str(message.topic).encode()),
             ("cx_source_partition", str(message.partition).encode()),
             ("cx_source_offset", str(message.offset).encode()),
-            *[(k, v) for k, v in (message.headers or []) if not k.startswith("cx_reject")],
         ]
-        await self.topo.dlq.send(key=message.key, value=record.value or b"", headers=headers)
+        original = [(k, v) for k, v in (message.headers or []) if not k.startswith("cx_")]
+        key, value, headers = bounded_dead_letter(
+            message.key, record.value or b"", reject, original, self.record_limit
+        )
         self.metrics.events_rejected.labels(reason=str(reason)).inc()
+        try:
+            await self.topo.dlq.send(key=key, value=value, headers=headers)
+        except Exception as exc:  # the producer's own errors are many; all mean "not written"
+            self.metrics.dead_letter_failures.inc()
+            log.error(
+                "record %s:%s (%s) could not be dead-lettered: %r",
+                message.partition,
+                message.offset,
+                reason,
+                exc,
+            )
+            return
         log.warning(
             "rejected record %s:%s: %s: %s", message.partition, message.offset, reason, detail
         )
@@ -191,8 +229,8 @@ class Detection:
         seen, so a worker that restarts before committing would skip those events as duplicates
         and never raise an alert that had not left.
         """
-        self._drain_engine_counters()
         delivered = [await self.publish(alert_from(finding), finding) for finding in findings]
+        self._drain_engine_counters()  # after rendering: it counts failed messages too
         if delivered:
             await asyncio.gather(*delivered)
         await self.topo.state.flush_changelog()
@@ -373,6 +411,9 @@ class Detection:
         for rule_id, count in self.ruleset.eval_errors.items():
             self.metrics.rule_eval_errors.labels(rule=rule_id).inc(count)
         self.ruleset.eval_errors.clear()
+        for rule_id, count in render_failures.items():
+            self.metrics.message_render_failures.labels(rule=rule_id).inc(count)
+        render_failures.clear()
         for rule_id, count in self.ruleset.evictions.items():
             self.metrics.state_evictions.labels(rule=rule_id).inc(count)
         self.ruleset.evictions.clear()

@@ -23,6 +23,7 @@ class CxApp(faust.App):
     """A Faust app that announces when it is ready (group joined, tables recovered)."""
 
     ready_file: str | None = None
+    role = "worker"  # named in the ready line: the notifier runs an app too
     batch_delivery = True  # CXMON_BATCH_DELIVERY; read when the first topic is made
     on_ready_hooks: list[Any]
     on_rebalance_start_hooks: list[Any]
@@ -45,7 +46,7 @@ class CxApp(faust.App):
         super().on_rebalance_end()
         actives = sorted(f"{tp.topic}:{tp.partition}" for tp in self.assignor.assigned_actives())
         info = {"t": time.time(), "pid": os.getpid(), "actives": actives}
-        log.info("cxmon worker ready: %d partitions", len(actives))
+        log.info("cxmon %s ready: %d partitions", self.role, len(actives))
         for hook in getattr(self, "on_ready_hooks", []):
             hook()
         if self.ready_file:

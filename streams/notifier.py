@@ -330,6 +330,7 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
     app.ready_file = None  # written once the views are read too (install_notifier)
     # Faust's sensor: the notifier's lag on the alerts topic, as the workers' on theirs.
     app.monitor = CachedPrometheusMonitor(metrics=FaustMetrics.create(registry, FAUST_PREFIX))
+    app.role = "notifier"
     app.on_ready_hooks = []
 
     def write(text: str) -> None:

@@ -46,6 +46,7 @@ class Alert(BaseModel):
     runbook: str | None = None
     event_time: datetime
     detected_at: datetime
+    raised_at: datetime | None = None  # resolved: when the alert it resolves fired
     note: str | None = None
     evidence: list[EvidenceItem] = Field(default_factory=list)
 
@@ -118,6 +119,7 @@ def alert_from(finding: Finding) -> Alert:
         runbook=rule.runbook,
         event_time=finding.event_time,
         detected_at=finding.detected_at,
+        raised_at=finding.raised_at,
         note=finding.note,
         evidence=evidence,
     )

@@ -77,8 +77,10 @@ def section(alert: Alert, flavour: Flavour, max_evidence: int | None = None) -> 
         f" (owners: {b.text(', '.join(alert.owners))}) · rule {b.code(alert.rule_id)}",
     ]
     if alert.status == "resolved":
+        # event_time is when it resolved; older alerts on the topic lack raised_at
+        raised = f" raised {alert.raised_at.strftime(TIME_FORMAT)}" if alert.raised_at else ""
         lines.append(
-            f"{b.bold('Resolves:')} the alert raised {alert.event_time.strftime(TIME_FORMAT)}"
+            f"{b.bold('Resolves:')} the alert{raised}"
             f" for {b.text(alert.key)} (fingerprint {b.code(alert.fingerprint)})"
         )
     evidence = (

@@ -29,29 +29,49 @@ class SecretError(ValueError):
     """A `${VAR}` is unset or a `*_file` cannot be read."""
 
 
+SHORT = 8  # values shorter than this are masked only where they stand alone (see `remember`)
+
+
 @dataclass
 class Redactor:
     """Knows every secret value in use and masks it wherever it appears."""
 
     secrets: set[str] = field(default_factory=set)
+    short: set[str] = field(default_factory=set)
+    _short_pattern: re.Pattern[str] | None = field(default=None, repr=False)
 
     def remember(self, value: str) -> None:
-        """Mask this value from now on (short values are ignored: they would mask words)."""
-        if len(value) >= 6:
+        """Mask this value from now on, whatever its length.
+
+        A value of `SHORT` characters or more is masked wherever it appears; a shorter one
+        (`k3y9z`) wherever it stands alone, not inside a longer word or number, so that a
+        one-letter secret does not mask every word holding that letter.
+        """
+        self._add(value)
+        # A URL's path segments are tokens for Slack, Teams and most webhooks.
+        parts = urlsplit(value) if "://" in value else None
+        if parts is not None:
+            for segment in parts.path.split("/"):
+                self._add(segment)
+            if parts.password:
+                self._add(parts.password)
+
+    def _add(self, value: str) -> None:
+        if not value.strip():
+            return
+        if len(value) >= SHORT:
             self.secrets.add(value)
-            # A URL's path segments are tokens for Slack, Teams and most webhooks.
-            parts = urlsplit(value) if "://" in value else None
-            if parts is not None:
-                for segment in parts.path.split("/"):
-                    if len(segment) >= 8:
-                        self.secrets.add(segment)
-                if parts.password:
-                    self.secrets.add(parts.password)
+        elif value not in self.short:
+            self.short.add(value)
+            alternatives = "|".join(re.escape(v) for v in sorted(self.short, key=len, reverse=True))
+            self._short_pattern = re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
 
     def redact(self, text: str) -> str:
         """The text with every known secret, URL password and secret-looking query value masked."""
         for secret in sorted(self.secrets, key=len, reverse=True):
             text = text.replace(secret, MASK)
+        if self._short_pattern is not None:
+            text = self._short_pattern.sub(MASK, text)
         text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
         return _SECRET_QUERY.sub(lambda m: f"{m['name']}{MASK}", text)
 
@@ -70,7 +90,9 @@ class RedactingFilter(logging.Filter):
         except (TypeError, ValueError):  # a malformed format string: keep it as written
             message = str(record.msg)
         record.msg = self.redactor.redact(message)
-        record.args = None
+        # Empty, not None: formatters such as mode's wrap a non-tuple into a one-argument tuple
+        # and then fail to format a message with no placeholders ("--- Logging error ---").
+        record.args = ()
         if record.exc_info and not record.exc_text:
             record.exc_text = self.redactor.redact(
                 logging.Formatter().formatException(record.exc_info)

@@ -9,6 +9,13 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    NodeEvent,
+    ScalarEvent,
+)
 from ruamel.yaml.scalarstring import (
     DoubleQuotedScalarString,
     FoldedScalarString,
@@ -101,10 +108,67 @@ def to_plain(node: Any) -> Any:
 
 
 YAML_HINT = "check indentation and quote values that contain ': ' or start with '{'"
+# Aliases (`*name`) repeat what an anchor (`&name`) holds; nested ones multiply, so a 600-byte
+# "billion laughs" file would expand to 10^9 values. What aliases may add is bounded before
+# anything is built: a rule, mapping, test or alerting file never needs more than a few.
+MAX_ALIASES = 1000
+MAX_ALIAS_VALUES = 10_000
+
+
+def alias_issue(name: str, text: str) -> ConfigIssue | None:
+    """An issue if the document's aliases would expand to more than `MAX_ALIAS_VALUES` values
+    beyond those written, or it uses more than `MAX_ALIASES` aliases; read from the parser's
+    events, which never expand anything (None also when the text does not parse: the loader
+    reports that)."""
+    anchored: dict[str, int] = {}  # anchor -> values it expands to
+    open_: list[tuple[str | None, int]] = []  # collections being read: (anchor, values so far)
+    aliases, added = 0, 0
+    try:
+        for event in YAML(typ="rt").parse(text):
+            if isinstance(event, CollectionStartEvent):
+                open_.append((event.anchor, 1))
+                continue
+            if isinstance(event, AliasEvent):
+                aliases += 1
+                values = anchored.get(event.anchor, 1)
+                added += values
+                why = (
+                    f"{aliases} aliases, limit {MAX_ALIASES}"
+                    if aliases > MAX_ALIASES
+                    else f"aliases add {added:,} values, limit {MAX_ALIAS_VALUES:,}"
+                )
+                if aliases > MAX_ALIASES or added > MAX_ALIAS_VALUES:
+                    mark = event.start_mark
+                    return ConfigIssue(
+                        IssueCode.YAML_ALIASES,
+                        f"the file's aliases would expand too far: {why}",
+                        SourceLocation(name, mark.line + 1, mark.column + 1),
+                        hint="write the values out, or use fewer nested aliases",
+                    )
+            elif isinstance(event, CollectionEndEvent):
+                anchor, values = open_.pop()
+                if anchor:
+                    anchored[anchor] = values
+            elif isinstance(event, ScalarEvent):
+                values = 1
+                if event.anchor:
+                    anchored[event.anchor] = 1
+            else:
+                continue
+            if open_ and isinstance(event, NodeEvent | CollectionEndEvent):
+                open_[-1] = (open_[-1][0], open_[-1][1] + values)
+    except YAMLError:
+        return None
+    return None
 
 
 def parse_yaml(name: str, text: str) -> tuple[Any, Locator | None, ConfigIssue | None]:
-    """Parse YAML keeping positions: (root, its locator, None) or (None, None, the syntax issue)."""
+    """Parse YAML keeping positions: (root, its locator, None) or (None, None, the syntax issue).
+
+    A document whose aliases would expand too far is refused before it is built."""
+    too_far = alias_issue(name, text)
+    if too_far is not None:
+        return None, None, too_far
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     try:

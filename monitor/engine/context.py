@@ -44,6 +44,7 @@ class StepContext:
         event_time: datetime,
         note: str | None = None,
         late_by: timedelta | None = None,
+        raised_at: datetime | None = None,
     ) -> Finding:
         """A finding for this rule and key, detected now."""
         return Finding(
@@ -56,6 +57,7 @@ class StepContext:
             detected_at=self.now,
             note=note,
             late_by=late_by,
+            raised_at=raised_at,
         )
 
 
@@ -92,7 +94,14 @@ def resolve(ctx: StepContext, state: KeyState, event: EventRef) -> list[Finding]
         bindings = {**firing.bindings, "resolve_on": event}
         if event.time >= firing.event_time and ctx.holds(ctx.rule.resolve_on, bindings):
             found.append(
-                ctx.finding("resolved", bindings, firing.identity, event.time, note="remediated")
+                ctx.finding(
+                    "resolved",
+                    bindings,
+                    firing.identity,
+                    event.time,
+                    note="remediated",
+                    raised_at=firing.event_time,
+                )
             )
         else:
             still.append(firing)

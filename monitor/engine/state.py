@@ -286,6 +286,7 @@ class Finding:
     note: str | None = None
     late_by: timedelta | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    raised_at: datetime | None = None  # for a resolution: when the alert it resolves fired
 
     @property
     def evidence(self) -> tuple[EventRef, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,12 @@ from monitor.events.rejects import Rejected, RejectReason
 
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 DEFAULT_MAX_DATA_DEPTH = 32
+# id, source, type and subject are names, not payloads: a few hundred characters is plenty, and
+# each is copied into state, keyed records, alerts and (type, department) metric labels.
+DEFAULT_MAX_ATTRIBUTE_CHARS = 256
+# The most items in one array or object of `data`: CEL comprehensions walk them, and the
+# bound keeps one evaluation's work a known multiple of it (docs/security.md).
+DEFAULT_MAX_DATA_ITEMS = 1000
 _FORMAT = JSONFormat()
 _REQUIRED = ("id", "source", "type", "time", "subject")
 _PLAIN_KEYS = frozenset({*_REQUIRED, "specversion", "datacontenttype", "data"})
@@ -33,23 +40,32 @@ def decode(
     *,
     max_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     max_depth: int = DEFAULT_MAX_DATA_DEPTH,
+    max_attribute_chars: int = DEFAULT_MAX_ATTRIBUTE_CHARS,
+    max_items: int = DEFAULT_MAX_DATA_ITEMS,
 ) -> Event:
     """Parse one Kafka record into an `Event`, or raise `Rejected` with the reason.
 
-    `max_depth` bounds the nesting of `data` (`{"a": 1}` is depth 1): rules and templates walk
-    it, and a producer must not be able to make that walk arbitrarily deep.
+    `max_bytes` bounds the value and the headers together (binary mode carries the attributes
+    in headers). `max_depth` bounds the nesting of `data` (`{"a": 1}` is depth 1) and
+    `max_items` the items of any array or object in it: rules and templates walk it, and a
+    producer must not be able to make that walk arbitrarily long. `max_attribute_chars` bounds
+    id, source, type and subject.
     """
-    header_map = _header_map(headers)
+    pairs = _header_pairs(headers)
     body = value or b""
-    if len(body) > max_bytes:
-        raise Rejected(RejectReason.TOO_LARGE, f"record is {len(body)} bytes, limit {max_bytes}")
+    size = len(body) + sum(len(name) + len(raw) for name, raw in pairs)
+    if size > max_bytes:
+        what = "record" if len(body) == size else "record with its headers"
+        raise Rejected(RejectReason.TOO_LARGE, f"{what} is {size} bytes, limit {max_bytes}")
+    header_map = dict(pairs)
+    limits = _Limits(max_depth, max_attribute_chars, max_items)
     binary = any(name.lower().startswith("ce_") for name in header_map)
     if binary:
         _precheck_binary(header_map)
     else:
         plain = _plain_structured(_precheck_structured(body))
         if plain is not None:
-            return _to_event(plain, plain.get("data"), max_depth)
+            return _to_event(plain, plain.get("data"), limits)
     try:
         cloud_event = ce_kafka.from_kafka(
             ce_kafka.KafkaMessage(headers=header_map, key=None, value=body), _FORMAT
@@ -64,12 +80,24 @@ def decode(
         raise _too_deep(None, max_depth) from None
     except (ValueError, TypeError, OverflowError) as exc:
         raise Rejected(RejectReason.BAD_TIME, f"time is not RFC 3339: {exc}") from None
-    return _to_event(cloud_event.get_attributes(), cloud_event.get_data(), max_depth)
+    return _to_event(cloud_event.get_attributes(), cloud_event.get_data(), limits)
+
+
+@dataclass(frozen=True)
+class _Limits:
+    depth: int
+    attribute_chars: int
+    items: int
 
 
 def data_depth(value: Any) -> int:
     """How deeply objects and arrays nest in a JSON value (a scalar is 0, `{}` is 1)."""
-    deepest = 0
+    return data_shape(value)[0]
+
+
+def data_shape(value: Any) -> tuple[int, int]:
+    """(nesting depth, items of the largest array or object) of a JSON value."""
+    deepest, largest = 0, 0
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
@@ -80,8 +108,9 @@ def data_depth(value: Any) -> int:
         else:
             continue
         deepest = max(deepest, depth + 1)
+        largest = max(largest, len(item))
         stack.extend((child, depth + 1) for child in children)
-    return deepest
+    return deepest, largest
 
 
 def _too_deep(depth: int | None, limit: int) -> Rejected:
@@ -89,11 +118,11 @@ def _too_deep(depth: int | None, limit: int) -> Rejected:
     return Rejected(RejectReason.TOO_DEEP, f"data {found}, limit {limit} (setting max_data_depth)")
 
 
-def _header_map(headers: Headers | None) -> dict[str, bytes]:
+def _header_pairs(headers: Headers | None) -> list[tuple[str, bytes]]:
     if headers is None:
-        return {}
+        return []
     items = headers.items() if isinstance(headers, Mapping) else headers
-    return {str(k): (v if isinstance(v, bytes) else bytes(v or b"")) for k, v in items}
+    return [(str(k), (v if isinstance(v, bytes) else bytes(v or b""))) for k, v in items]
 
 
 def _precheck_binary(headers: Mapping[str, bytes]) -> None:
@@ -177,10 +206,19 @@ def _classify_validation(message: str) -> Rejected:
     return Rejected(RejectReason.BAD_FIELD, detail)
 
 
-def _to_event(attributes: Mapping[str, Any], data: Any, max_depth: int) -> Event:
+def _to_event(attributes: Mapping[str, Any], data: Any, limits: _Limits) -> Event:
     missing = [name for name in _REQUIRED if not attributes.get(name)]
     if missing:
         raise Rejected(RejectReason.MISSING_FIELD, f"missing {', '.join(missing)}")
+    for name in ("id", "source", "type", "subject"):
+        length = len(str(attributes[name]))
+        if length > limits.attribute_chars:
+            raise Rejected(
+                RejectReason.TOO_LARGE,
+                f"{name} is {length} characters, limit {limits.attribute_chars} "
+                "(setting max_attribute_chars)",
+            )
+    max_depth = limits.depth
     if isinstance(data, bytes | str):
         try:
             data = json.loads(data) if data else None
@@ -192,9 +230,15 @@ def _to_event(attributes: Mapping[str, Any], data: Any, max_depth: int) -> Event
         data = {}
     if not isinstance(data, dict):
         raise Rejected(RejectReason.BAD_DATA, f"data must be a JSON object, got {_kind(data)}")
-    depth = data_depth(data)
+    depth, largest = data_shape(data)
     if depth > max_depth:
         raise _too_deep(depth, max_depth)
+    if largest > limits.items:
+        raise Rejected(
+            RejectReason.TOO_LARGE,
+            f"data holds an array or object of {largest} items, limit {limits.items} "
+            "(setting max_data_items)",
+        )
     try:
         return Event(
             id=attributes["id"],

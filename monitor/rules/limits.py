@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor.errors import ConfigIssue, IssueCode, SourceLocation
-from monitor.events.codec import DEFAULT_MAX_EVENT_BYTES
+from monitor.events.codec import DEFAULT_MAX_DATA_ITEMS, DEFAULT_MAX_EVENT_BYTES
 from monitor.rules.celcost import estimate, unknown_functions
 from monitor.rules.compiled import CompiledRule
 from monitor.rules.expressions import Condition
@@ -25,14 +25,20 @@ class RuleLimits:
 
     max_rules: int = 1000
     max_file_bytes: int = 1024 * 1024
-    max_cel_cost: int = 1_000_000
-    # The longest list an event can carry: every item takes at least two bytes (`1,`).
+    max_cel_cost: int = 100_000
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    max_data_items: int = DEFAULT_MAX_DATA_ITEMS
     template: TemplateLimits = field(default_factory=TemplateLimits)
 
     @property
     def unknown_list_size(self) -> int:
-        """The size assumed for a list read from an event."""
+        """The size assumed for a list read from an event (events with longer ones are
+        rejected)."""
+        return self.max_data_items
+
+    @property
+    def unknown_total(self) -> int:
+        """The most values one event can hold: every value takes at least two bytes (`1,`)."""
         return max(1, self.max_event_bytes // 2)
 
 
@@ -93,7 +99,9 @@ def apply_limits(
         if rule.message is not None:
             where = source.locator.value((*source.path, "message"))
             origin = f"rule '{rule.id}' ({where})"
-            message = dataclasses.replace(rule.message, origin=origin, limits=limits.template)
+            message = dataclasses.replace(
+                rule.message, origin=origin, limits=limits.template, rule_id=rule.id
+            )
             rule = dataclasses.replace(rule, message=message)
         kept.append(rule)
     return kept, issues
@@ -133,18 +141,22 @@ def _expression_issues(
                     "outside CEL (files, network, Python) is reachable",
                 )
             )
-        cost = estimate(condition.text, limits.unknown_list_size)
+        cost = estimate(condition.text, limits.unknown_list_size, limits.unknown_total)
         if cost.iterations > limits.max_cel_cost:
             issues.append(
                 ConfigIssue(
                     IssueCode.CEL_COST,
-                    f"CEL: one evaluation could take {cost.iterations:,} steps "
+                    f"CEL: one evaluation could visit or copy {cost.iterations:,} values "
                     f"({cost.depth} nested comprehension(s); a list from an event counts as "
-                    f"{limits.unknown_list_size:,} items), limit {limits.max_cel_cost:,}",
+                    f"{limits.unknown_list_size:,} items, a whole event as "
+                    f"{limits.unknown_total:,} values), limit {limits.max_cel_cost:,}",
                     source.locator.value(path),
                     rule.id,
                     "avoid comprehensions (or `in`) over event lists inside other "
-                    "comprehensions; use has(x.f) rather than `'f' in x`; or raise the setting "
+                    "comprehensions, map/filter over event lists (exists, all and exists_one "
+                    "visit each item once), and reading an event inside a comprehension (CEL "
+                    "copies it at each step: write `x.f in [1, 2]`, not `[1, 2].exists(a, a == "
+                    "x.f)`); use has(x.f) rather than `'f' in x`; or raise the setting "
                     "max_cel_cost",
                 )
             )

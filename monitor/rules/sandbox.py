@@ -5,6 +5,10 @@ Jinja's `ImmutableSandboxedEnvironment` already refuses private attributes (`__c
 
 - every sandbox hook (attribute and item access, calls, `*`/`**`/`+`/`%`, filters) charges a
   per-render budget, filters by the size of their input; an exhausted budget stops the render;
+- what a render builds is measured by its *weight*, the values it holds at every depth (a list
+  repeated 8,000 times inside a list repeated 8,000 times weighs 64 million, though its length
+  is 8,000): `*`, `+`, filter and call results and every value printed are refused over four
+  times `max_chars`, before the value is built or turned into text;
 - `range()` yields at most `max_range` numbers;
 - operators and filters that could build a huge value from a small template (`'x' * 10**9`,
   `2 ** 10**9`, `center(10**9)`, `replace('', ...)`, `'%999999999s' % x`, `batch(10**9)`) are
@@ -96,10 +100,34 @@ def _size(value: Any) -> int:
     return len(value) if isinstance(value, Sized) and not isinstance(value, Undefined) else 1
 
 
+def weight(value: Any, limit: int) -> int:
+    """Values held by `value` at every depth (a string counts its characters), counted until
+    the count passes `limit`: shared lists count each time they appear, as printing them would,
+    and the walk costs at most `limit` steps."""
+    total = 0
+    stack = [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            total += len(item) or 1
+        elif isinstance(item, dict):
+            total += 1
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += 1
+            stack.extend(item)
+        else:
+            total += 1
+    return total
+
+
 def _check_size(value: Any, what: str) -> Any:
-    limit = _budget().limits.max_chars
-    if isinstance(value, str | list | tuple | dict) and len(value) > limit * 4:
-        raise TemplateLimitError(f"{what} would hold {len(value)} items, limit {limit * 4}")
+    limit = _budget().limits.max_chars * 4
+    if isinstance(value, str | list | tuple | dict | set | frozenset):
+        held = weight(value, limit)
+        if held > limit:
+            raise TemplateLimitError(f"{what} would hold more than {limit} values, limit {limit}")
     return value
 
 
@@ -166,13 +194,18 @@ def _precheck_filter(name: str, args: list[Any], kwargs: dict[str, Any]) -> None
         _check_format(str(value), tuple(rest))
 
 
+def _printable(value: Any) -> Any:
+    """Every `{{ value }}` before it becomes text: a value too heavy to print is refused."""
+    return _check_size(value, "a printed value")
+
+
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     """The immutable sandbox, charging every hook to the current render's budget."""
 
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def __init__(self, filters: dict[str, Callable[..., Any]]) -> None:
-        super().__init__(undefined=Undefined, autoescape=False)
+        super().__init__(undefined=Undefined, autoescape=False, finalize=_printable)
         self.filters.update(filters)
         self.filters = {name: _checked_filter(name, fn) for name, fn in self.filters.items()}
         for name in REMOVED_GLOBALS:
@@ -203,17 +236,18 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def call_binop(self, context: Context, operator_: str, left: Any, right: Any) -> Any:
         """`*`, `**`, `+`, `%` with their results' sizes checked before they are built."""
         _budget().charge(1)
+        limit = _budget().limits.max_chars * 4
         if operator_ == "*":
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(times, int):
-                    _refuse_if_larger(len(seq) * max(times, 0), "'*'")
+                    _refuse_if_larger(weight(seq, limit) * max(times, 0), "'*'")
         if operator_ == "**" and isinstance(left, int) and isinstance(right, int):
             if abs(left) > 1 and right > 0:
                 _refuse_if_larger(abs(left).bit_length() * right // 8, "'**'")
         if operator_ == "%" and isinstance(left, str):
             _check_format(left, right)
         if operator_ == "+" and isinstance(left, str | list | tuple):
-            _refuse_if_larger(_size(left) + _size(right), "'+'")
+            _refuse_if_larger(weight(left, limit) + weight(right, limit), "'+'")
         return {"*": operator.mul, "**": operator.pow, "+": operator.add, "%": operator.mod}[
             operator_
         ](left, right)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +25,9 @@ from monitor.rules.sandbox import (
 )
 
 log = logging.getLogger("cxmon")
+# Renders that fell back to the title, by rule id; the worker drains it into
+# cxmon_message_render_failures_total{rule}.
+render_failures: Counter[str] = Counter()
 # Statements an alert message has no use for; each could hide unbounded work or reach outside.
 FORBIDDEN_NODES: dict[type[nodes.Node], str] = {
     nodes.Macro: "macros",
@@ -180,6 +184,7 @@ class MessageTemplate:
     # Set once the rule is placed: names the rule and file:line:col in run-time errors.
     origin: str = field(default="a message template", compare=False)
     limits: TemplateLimits = field(default_factory=TemplateLimits, compare=False)
+    rule_id: str = field(default="", compare=False)
 
     @cached_property
     def reads_status(self) -> bool:
@@ -218,10 +223,16 @@ class MessageTemplate:
                     if size > cap * 4:  # whitespace is collapsed below; allow for it
                         break
             text = " ".join("".join(chunks).split())
-        # Rendering runs author-written code on producer-written data: any failure of it
-        # (a type error, deep recursion, a sandbox refusal) must cost one message, not the alert.
-        except (TemplateError, RecursionError, ArithmeticError, TypeError, ValueError) as exc:
-            log.warning("%s: message not rendered (%s); the title is used", self.origin, exc)
+        # Rendering runs author-written code on producer-written data: any failure of it (a type
+        # error, deep recursion, a sandbox refusal, memory running out) must cost one message,
+        # not the alert, so every Exception (MemoryError is one) falls back and is counted.
+        except Exception as exc:
+            render_failures[self.rule_id] += 1
+            log.warning(
+                "%s: message not rendered (%s); the title is used",
+                self.origin,
+                f"{type(exc).__name__}: {exc}" if isinstance(exc, MemoryError) else exc,
+            )
             return fallback
         if len(text) > cap:
             log.warning(

@@ -92,6 +92,7 @@ def _settle(
                 event.time,
                 note=note,
                 late_by=late_by,
+                raised_at=expectation.due,
             )
         )
     return kept, findings

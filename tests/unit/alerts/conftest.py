@@ -35,6 +35,8 @@ def make_alert(
         runbook="https://wiki.example.com/cx/waivers",
         event_time=T0,
         detected_at=T0 + timedelta(seconds=2),
+        # a resolution names when the alert it resolves fired, a day before it resolved
+        raised_at=T0 - timedelta(days=1) if status == "resolved" else None,
         evidence=[
             EvidenceItem(
                 time=T0 + timedelta(minutes=i),

@@ -102,7 +102,7 @@ async def test_teams_gets_an_adaptive_card_with_the_rendered_alert(
     message = render([alert], "markdown", Limits(body=1000))[0]
     assert card["body"] == teams_card(message)["body"]
     assert (
-        "**Resolves:** the alert raised 2026-05-04 09:00 UTC for cust-00001 (fingerprint `fp0001`)"
+        "**Resolves:** the alert raised 2026-05-03 09:00 UTC for cust-00001 (fingerprint `fp0001`)"
         in card["body"][1]["text"]
     )
 
