@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,embedded]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -21,6 +21,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check monitor streams cli tests deploy dashboards
 	$(VENV)/bin/ruff format --check monitor streams cli tests deploy dashboards
 	$(VENV)/bin/mypy monitor streams cli
+	$(VENV)/bin/lint-imports
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q tests/unit

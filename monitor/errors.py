@@ -26,7 +26,8 @@ class SourceLocation:
 
 
 class IssueCode(StrEnum):
-    """Stable codes for everything that can be wrong with a rule, alerting or rule-test file."""
+    """Stable codes for everything that can be wrong with a rule, alerting or rule-test file.
+    docs/rules.md describes each in one line (a test checks it lists them all)."""
 
     YAML_SYNTAX = "YAML_SYNTAX"
     YAML_ALIASES = "YAML_ALIASES"
@@ -53,35 +54,6 @@ class IssueCode(StrEnum):
     TEMPLATE_NAME = "TEMPLATE_NAME"
     DUPLICATE_TOPIC = "DUPLICATE_TOPIC"
     UNUSED_DEPARTMENT = "UNUSED_DEPARTMENT"
-
-
-ISSUE_DESCRIPTIONS: dict[IssueCode, str] = {
-    IssueCode.YAML_SYNTAX: "the file is not valid YAML",
-    IssueCode.YAML_ALIASES: "the file's aliases (*name) would expand to too many values",
-    IssueCode.FILE_VERSION: "the file does not declare a supported `version`",
-    IssueCode.UNKNOWN_FIELD: "a key the rule format does not know (often a typo)",
-    IssueCode.MISSING_FIELD: "a required key is absent",
-    IssueCode.WRONG_TYPE: "a value has the wrong type or is not one of the allowed values",
-    IssueCode.RULE_DURATION: "a duration is not like 90s, 15m, 4h, 2d or 1w",
-    IssueCode.RULE_KIND_FIELDS: "the rule lacks a field its kind needs, or has one it cannot use",
-    IssueCode.DUPLICATE_RULE: "two rules share an id",
-    IssueCode.DUPLICATE_NAME: "two files define the same list, macro or calendar",
-    IssueCode.CEL_SYNTAX: "a CEL expression does not parse",
-    IssueCode.CEL_SCOPE: "a CEL expression reads a name that is not in scope there",
-    IssueCode.UNKNOWN_NAME: "a reference to a list or macro that is not defined",
-    IssueCode.TEMPLATE_SYNTAX: "a message template does not parse",
-    IssueCode.NO_RULES: "no rule files were found",
-    IssueCode.RULE_UNTESTED: "a rule marked `status: stable` has no rule test expecting it",
-    IssueCode.RULE_FILE_TOO_LARGE: "a rule file is larger than the setting max_rule_file_bytes",
-    IssueCode.TOO_MANY_RULES: "more rules are loaded than the setting max_rules allows",
-    IssueCode.CEL_FUNCTION: "a CEL expression calls a function CEL does not provide",
-    IssueCode.CEL_COST: "a CEL expression could do more work per event than max_cel_cost",
-    IssueCode.TEMPLATE_UNSAFE: "a message template uses a construct the sandbox does not allow",
-    IssueCode.TEMPLATE_FILTER: "a message template uses a filter or test that does not exist",
-    IssueCode.TEMPLATE_NAME: "a message template reads a name its rule's kind never provides",
-    IssueCode.DUPLICATE_TOPIC: "two source mappings read the same topic",
-    IssueCode.UNUSED_DEPARTMENT: "a source mapping's department is named by no rule (a warning)",
-}
 
 
 @dataclass(frozen=True)

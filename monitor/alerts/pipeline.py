@@ -17,8 +17,8 @@ from monitor.alerts.model import Alert
 if TYPE_CHECKING:
     from monitor.alerts.channels import Channel
     from monitor.alerts.dispatch.route import Route
+    from monitor.alerts.ratelimit import RateLimit
     from monitor.alerts.redact import Redaction
-    from monitor.alerts.stages.throttle import RateLimit
 
 
 @dataclass

@@ -14,12 +14,13 @@ from monitor.alerts.channels.webhook import WebhookChannel
 from monitor.alerts.config import ChannelSpec
 from monitor.alerts.loader import AlertingConfig, resolve_secret, resolve_url
 from monitor.alerts.pipeline import Receiver, Stage
+from monitor.alerts.ratelimit import RateLimit
 from monitor.alerts.redact import Redaction
 from monitor.alerts.secrets import Redactor, SecretError
 from monitor.alerts.silences import SilenceBook
 from monitor.alerts.stages.deliver import DeadLetters, DeliverStage, RetryPolicy
 from monitor.alerts.stages.silence import MuteStage, SilenceStage
-from monitor.alerts.stages.throttle import RateLimit, ThrottleStage
+from monitor.alerts.stages.throttle import ThrottleStage
 from monitor.metrics import NotifierMetrics
 
 log = logging.getLogger("cxmon.notify")

@@ -8,7 +8,6 @@ errors and `cxmon validate` output.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -139,8 +138,3 @@ def read_secret_file(path: str, redactor: Redactor | None = None) -> str:
     if redactor is not None:
         redactor.remember(value)
     return value
-
-
-def environment() -> Mapping[str, str]:
-    """The process environment (a seam for tests)."""
-    return os.environ

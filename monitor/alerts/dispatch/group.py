@@ -22,11 +22,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from monitor.alerts.dispatch.dedupe import SeenAlerts
 from monitor.alerts.dispatch.route import Route, match_routes
 from monitor.alerts.labels import alert_labels
 from monitor.alerts.model import Alert
 from monitor.alerts.pipeline import Receiver, Stage, StageContext, run_pipeline
-from monitor.alerts.stages.dedupe import SeenAlerts
 from monitor.events.envelope import utcnow
 
 log = logging.getLogger("cxmon.notify")

@@ -10,13 +10,13 @@ from prometheus_client import CollectorRegistry
 
 from monitor.alerts.channels import ChannelError
 from monitor.alerts.config import RouteSpec
+from monitor.alerts.dispatch.dedupe import SeenAlerts
 from monitor.alerts.dispatch.group import Dispatcher
 from monitor.alerts.dispatch.route import compile_route
 from monitor.alerts.model import Alert
 from monitor.alerts.pipeline import Receiver
 from monitor.alerts.receivers import build_stages
 from monitor.alerts.silences import SilenceBook, new_silence
-from monitor.alerts.stages.dedupe import SeenAlerts
 from monitor.alerts.stages.deliver import RetryPolicy
 from monitor.metrics import NotifierMetrics
 from tests.unit.alerts.conftest import make_alert
