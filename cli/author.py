@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli.history import parse_moment, progress, topic_lines
 from cli.render import print_issues
 from cli.sources import print_mapping_results, raw_decoder
 from monitor.alerts import Alert
@@ -26,7 +27,7 @@ from monitor.rules import LoadResult, load_rules
 from monitor.settings import Settings
 from monitor.sources.mappingtests import MappingFileResult, is_mapping_test, run_mapping_tests
 
-FORMATS = ("table", "json")
+FORMATS = ("table", "jsonl", "json")  # json: an alias of jsonl (JSON Lines)
 STATUS_STYLE = {"firing": "red", "resolved": "green"}
 PIPED_WIDTH = 400
 
@@ -38,9 +39,13 @@ def register(app: typer.Typer) -> None:
 
 
 def replay_command(
-    events: Annotated[Path, typer.Argument(help="JSON Lines of CloudEvents ('-' for stdin)")],
+    events: Annotated[
+        Path | None, typer.Argument(help="JSON Lines of CloudEvents ('-' for stdin)")
+    ] = None,
     rules: Annotated[Path, typer.Option(help="rule files or directory")] = Path("rules"),
-    output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    output: Annotated[
+        str, typer.Option("--format", help="table or jsonl (one alert per line; json: the same)")
+    ] = "table",
     lateness: Annotated[
         str, typer.Option(help="accepted out-of-order delay, e.g. 5m (0 for none)")
     ] = "5m",
@@ -59,8 +64,16 @@ def replay_command(
     sources: Annotated[
         Path | None, typer.Option(help="mapping directory (default: CXMON_SOURCES_PATH)")
     ] = None,
+    topic: Annotated[
+        str | None,
+        typer.Option(help="read the topic's retained history instead of a file, e.g. cx.events"),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="with --topic: start, 7d back or 2026-05-01T00:00:00Z")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="with --topic: end (default: now)")] = None,
 ) -> None:
-    """Backtest rules on recorded events: the alerts they would have raised, counts per rule."""
+    """Backtest rules on recorded events (a file, or a topic's history): the alerts they would have raised, counts per rule."""
     out = Console(highlight=False, soft_wrap=True)
     if not out.is_terminal:
         out = Console(highlight=False, soft_wrap=True, width=PIPED_WIDTH)  # rows stay whole lines
@@ -71,8 +84,14 @@ def replay_command(
         delay = parse_offset(lateness)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--lateness") from None
-    if str(events) != "-" and not events.is_file():
+    if (events is None) == (topic is None):
+        raise typer.BadParameter("give an EVENTS file or --topic", param_hint="EVENTS")
+    if events is not None and str(events) != "-" and not events.is_file():
         raise typer.BadParameter(f"{events} is not a file", param_hint="EVENTS")
+    if topic is not None and since is None:
+        raise typer.BadParameter("--topic needs --since (e.g. 7d)", param_hint="--since")
+    if (since is not None or until is not None) and topic is None:
+        raise typer.BadParameter("--since and --until go with --topic", param_hint="--since")
     if records and as_topic is None:
         raise typer.BadParameter("--records needs --as-topic", param_hint="--records")
     candidate = _load(rules, err)
@@ -85,8 +104,18 @@ def replay_command(
         decode_line = raw_decoder(as_topic, where, records=records, err=err)
         if decode_line is None:
             raise typer.Exit(1)
-    lines = _read_lines(events)
-    result = _run(candidate, lines, delay, decode_line)
+    lines: list[bytes] = []
+    if topic is not None and since is not None:
+        start = parse_moment(since, "--since")
+        end = parse_moment(until, "--until") if until is not None else None
+        with topic_lines(topic, start, end, records=as_topic is not None, err=err) as read:
+            if baseline is not None:  # read twice: keep it
+                lines = list(read)
+                read = iter(lines)
+            result = _run(candidate, read, delay, decode_line)
+    elif events is not None:
+        lines = _read_lines(events)
+        result = _run(candidate, progress(lines, err, str(events), len(lines)), delay, decode_line)
     if old is None:
         if result.alerts:
             _print_alerts(result.alerts, output, out)
@@ -163,7 +192,7 @@ def _read_lines(events: Path) -> list[bytes]:
 
 def _run(
     rules: LoadResult,
-    lines: Sequence[bytes],
+    lines: Iterable[bytes],
     lateness: timedelta,
     decode_line: Callable[[bytes], Event | None] | None = None,
 ) -> ReplayResult:
@@ -171,7 +200,7 @@ def _run(
 
 
 def _print_alerts(alerts: Sequence[Alert], output: str, out: Console) -> None:
-    if output == "json":
+    if output != "table":
         for alert in alerts:
             typer.echo(json.dumps(alert.model_dump(mode="json")))
         return
@@ -182,7 +211,7 @@ def _print_alerts(alerts: Sequence[Alert], output: str, out: Console) -> None:
 
 
 def _print_changes(changes: Sequence[tuple[str, Alert]], output: str, out: Console) -> None:
-    if output == "json":
+    if output != "table":
         for mark, alert in changes:
             change = "added" if mark == "+" else "removed"
             typer.echo(json.dumps({"change": change, **alert.model_dump(mode="json")}))
@@ -230,8 +259,12 @@ def _print_summary(rules: LoadResult, result: ReplayResult, err: Console) -> Non
     skipped = f", {result.skipped} skipped by the mapping" if result.skipped else ""
     err.print(
         f"replay: {result.events} events, {len(result.rejected)} rejected{skipped}, "
-        f"{len(result.alerts)} alert(s)"
+        f"{len(result.alerts)} alert(s); {result.duplicates} duplicate(s) ignored, "
+        f"{result.out_of_order} out of order"
     )
+    if result.rejected:
+        reasons = ", ".join(f"{n} {r}" for r, n in sorted(result.rejects_by_reason.items()))
+        err.print(f"  rejected by reason: {reasons}")
     by_status = Counter((a.rule_id, a.status) for a in result.alerts)
     width = max((len(r.id) for r in rules.rules), default=0)
     for rule in rules.rules:
@@ -239,6 +272,12 @@ def _print_summary(rules: LoadResult, result: ReplayResult, err: Console) -> Non
             f"  {rule.id:<{width}}  {by_status[(rule.id, 'firing')]:>5} firing"
             f"  {by_status[(rule.id, 'resolved')]:>5} resolved"
         )
+        if result.pending[rule.id]:
+            due = result.next_due[rule.id]
+            line += (
+                f"  {result.pending[rule.id]} deadline(s) pending at the end of the input "
+                f"(next {due:%Y-%m-%d %H:%M} UTC)"
+            )
         if result.eval_errors[rule.id]:
             line += f"  [yellow]{result.eval_errors[rule.id]} evaluation error(s)[/yellow]"
         err.print(line)

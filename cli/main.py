@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from cli import author
+from cli import author, history
 from cli import notify as notify_cli
 from cli.render import print_issues
 from cli.sources import load_for_validate, split_paths
@@ -31,6 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 author.register(app)
+history.register(app)
 notify_cli.register(app)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)

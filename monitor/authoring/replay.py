@@ -11,7 +11,10 @@ Contract:
   before its time, so deadlines fire in event time and a follow-up that comes after its
   deadline resolves the alert; the event is applied at its own time.
 - End of input means nothing older can arrive: the clock is advanced to the newest event time, so
-  every deadline up to the last event fires; later deadlines stay pending and are not reported.
+  every deadline up to the last event fires; later deadlines stay pending: counted per rule in
+  `pending`, with the earliest in `next_due`, not reported as alerts.
+- `duplicates` counts events some rule had already processed (same `source` and `id`: a
+  producer's retry), `out_of_order` the events older than one that arrived before them.
 - Pure: no Kafka, no printing; the rule set's `eval_errors` and `handoffs` are drained into the
   result.
 
@@ -62,6 +65,15 @@ class ReplayResult:
     events: int = 0
     skipped: int = 0  # records a source mapping's `when` skipped
     eval_errors: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0  # events a rule had already seen (same source and id): ignored
+    out_of_order: int = 0  # events older than one before them (within the lateness: reordered)
+    pending: Counter[str] = field(default_factory=Counter)  # per rule: deadlines not reached
+    next_due: dict[str, datetime] = field(default_factory=dict)  # per rule: the earliest of them
+
+    @property
+    def rejects_by_reason(self) -> Counter[str]:
+        """How many records were rejected, per reason."""
+        return Counter(str(r.reason) for r in self.rejected)
 
 
 def replay(
@@ -107,15 +119,27 @@ def replay(
             result.rejected.append(RejectedLine(line_no, rejected.reason, rejected.detail))
             continue
         result.events += 1
+        if event.time < buffer.highest:
+            result.out_of_order += 1
         # Events leave the buffer in event-time order once no earlier one can still arrive, so
         # the alerts are those of the sorted file whatever the arrival order within the lateness.
         for ready in buffer.push(event):
+            seen = ruleset.duplicates
             clock = _step(detector, ready, clock, emit)
+            result.duplicates += ruleset.duplicates > seen
         ruleset.handoffs.clear()  # time-to-handoff is a live metric; a backtest has no use for it
     for ready in buffer.drain():
+        seen = ruleset.duplicates
         clock = _step(detector, ready, clock, emit)
+        result.duplicates += ruleset.duplicates > seen
     if clock is not None:
         emit(detector.advance(buffer.highest))
+    for (rule_id, _), state in detector.states.items():
+        for expectation in state.expectations:
+            if expectation.breached_at is None:
+                result.pending[rule_id] += 1
+                known = result.next_due.get(rule_id)
+                result.next_due[rule_id] = min(known or expectation.due, expectation.due)
     result.eval_errors = Counter(ruleset.eval_errors)
     result.eval_errors.subtract(errors_before)
     result.eval_errors = +result.eval_errors
