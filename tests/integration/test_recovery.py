@@ -52,9 +52,9 @@ def test_deadlines_that_pass_while_the_worker_is_down_fire_when_it_returns(
     deployment: Deployment, tmp_path: Path, store: str
 ) -> None:
     rules = _rules(tmp_path, "20s")
-    now = datetime.now(UTC)
     customers = [f"restart-{i}" for i in range(6)]
     with deployment.worker(rules, CXMON_STORE=store):
+        now = datetime.now(UTC)  # after the worker is ready: a slow start must not eat the SLA
         publish(deployment, *[_deal(c, now) for c in customers])
         # the deals are in the state table (their expectations are open) before we stop
         assert deployment.alerts(expect=0, timeout_s=4, quiet_s=2) == []
@@ -72,12 +72,12 @@ def test_a_killed_worker_loses_no_deadline_and_no_alert_is_duplicated(
     deployment: Deployment, tmp_path: Path, store: str
 ) -> None:
     rules = _rules(tmp_path, "15s")
-    now = datetime.now(UTC)
     customers = [f"crash-{i:02d}" for i in range(24)]
     with (
         deployment.worker(rules, CXMON_STORE=store) as first,
         deployment.worker(rules, CXMON_STORE=store),
     ):
+        now = datetime.now(UTC)  # after both are ready: a slow start must not eat the SLA
         publish(deployment, *[_deal(c, now) for c in customers])
         assert deployment.alerts(expect=0, timeout_s=3, quiet_s=2) == []
         first.stop(signal.SIGKILL)  # the survivor takes over its partitions and state
