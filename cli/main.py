@@ -111,15 +111,26 @@ def simulate(
     ] = 0.0,
     seed: Annotated[int, typer.Option(help="random seed")] = 7,
     binary: Annotated[bool, typer.Option(help="CloudEvents binary mode (ce_* headers)")] = False,
+    raw: Annotated[
+        str | None,
+        typer.Option(
+            help="publish this department in its system's own form, read through a shipped "
+            "mapping: billing (payment webhooks, sources/payments.yaml) or fulfilment "
+            "(Debezium CDC, sources/orders-cdc.yaml)"
+        ),
+    ] = None,
 ) -> None:
     """Publish realistic departmental traffic with injected conflicts to the events topic."""
-    from monitor.simulator import LiveSchedule, Simulator
+    from monitor.simulator import RAW_FORMS, LiveSchedule, Simulator
     from streams.producer import EventPublisher
 
+    if raw is not None and raw not in RAW_FORMS:
+        raise typer.BadParameter(f"one of {', '.join(RAW_FORMS)}", param_hint="--raw")
     settings = Settings()
     sim = Simulator(seed=seed, customers=customers, conflict_share=conflict_share)
     now = utcnow()
-    with EventPublisher.for_settings(settings, binary=binary) as out:
+    as_raw = RAW_FORMS[raw] if raw is not None else None
+    with EventPublisher.for_settings(settings, binary=binary, raw=as_raw) as out:
         if backfill not in ("0", ""):
             history = sim.backfill(now - parse_duration(backfill), now, journeys)
             sent = out.send_all(history)
@@ -183,11 +194,14 @@ def demo(
     rules: Annotated[Path, typer.Option(help="rule directory")] = Path("rules"),
     metrics_port: Annotated[int, typer.Option(help="worker metrics port")] = 9464,
     rate: Annotated[float, typer.Option(help="live journeys per second")] = 2.0,
+    sources: Annotated[
+        Path, typer.Option(help="source mapping directory (billing comes as raw webhooks)")
+    ] = Path("sources"),
 ) -> None:
     """Embedded broker + worker + simulator on this machine; alerts print live; Ctrl-C stops all."""
     from streams.demo import run_demo
 
-    raise typer.Exit(run_demo(rules, metrics_port, rate))
+    raise typer.Exit(run_demo(rules, metrics_port, rate, sources))
 
 
 def main() -> None:

@@ -193,6 +193,19 @@ class Metrics:
             "Unix time of the last successful rule (re)load",
             registry=registry,
         )
+        self.mapping_skipped = Counter(
+            "cxmon_mapping_skipped_total",
+            "Records of a mapped topic that the mapping's `when` skipped, by topic",
+            ["topic"],
+            registry=registry,
+        )
+        self.mapping_failures = Counter(
+            "cxmon_mapping_failures_total",
+            "Records of a mapped topic that failed their mapping (dead-lettered as "
+            "mapping_failed), by topic and the field that failed",
+            ["topic", "field"],
+            registry=registry,
+        )
         self.worker_ready = Gauge(
             "cxmon_worker_ready", "1 once the worker has joined its group", registry=registry
         )
@@ -254,6 +267,13 @@ class Metrics:
                 )
         child = self._consumed[pair] = self.events_consumed.labels(*pair)
         return child
+
+    def init_sources(self, topics: Iterable[str]) -> None:
+        """Create each mapped topic's skip and failure series at zero (topics are ops-named)."""
+        for topic in topics:
+            self.mapping_skipped.labels(topic=topic)
+            for name in ("value", "when", "source", "id", "type", "time", "subject", "data"):
+                self.mapping_failures.labels(topic=topic, field=name)
 
     def rules_loaded_outcome(self, success: bool) -> None:
         """Count a rule (re)load and remember whether the running rules match the files."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -226,4 +227,64 @@ STORIES: dict[str, tuple[StoryWriter, int]] = {
     "onboarding": (_onboarding, 2),
     "cancellation": (_cancellation, 1),
     "noise": (_noise, 4),
+}
+
+
+RawRecord = tuple[str, bytes, bytes]  # topic, key, value
+CDC_SOURCE = {"connector": "postgresql", "db": "shop", "schema": "public", "table": "orders"}
+
+
+def fulfilment_as_cdc(event: Event) -> RawRecord | None:
+    """A fulfilment event as the shop database's Debezium change of its `orders` row, on the
+    topic `sources/orders-cdc.yaml` maps back into `order.<status>`; None for other departments.
+    """
+    if event.department != "fulfilment" or not event.type.startswith("order."):
+        return None
+    order = {"order_id": event.data.get("order_id"), "customer_id": event.subject}
+    value = {
+        "before": {**order, "status": "packed"},
+        "after": {**order, "status": event.type.removeprefix("order.")},
+        "source": CDC_SOURCE,
+        "op": "u",
+        "ts_ms": int(event.time.timestamp() * 1000),
+    }
+    key = json.dumps({"order_id": order["order_id"]}).encode()
+    return "shop.public.orders", key, json.dumps(value).encode()
+
+
+WEBHOOK_TYPES = {"invoice.charged": "charge.succeeded", "refund.issued": "charge.refunded"}
+
+
+def billing_as_webhook(event: Event) -> RawRecord | None:
+    """A billing charge or refund as the payment platform's webhook event (amounts in cents,
+    `created` in Unix seconds), on the topic `sources/payments.yaml` maps back; None for other
+    events, which billing still publishes as CloudEvents."""
+    if event.department != "billing" or event.type not in WEBHOOK_TYPES:
+        return None
+    metadata = {"customer_id": event.subject}
+    for name in ("fee_code", "case_id"):
+        if name in event.data:
+            metadata[name] = str(event.data[name])
+    value = {
+        "id": f"evt_{event.id}",
+        "object": "event",
+        "type": WEBHOOK_TYPES[event.type],
+        "created": int(event.time.timestamp()),
+        "data": {
+            "object": {
+                "id": f"ch_{event.id}",
+                "object": "charge",
+                "amount": round(float(event.data.get("amount", 0)) * 100),
+                "currency": "eur",
+                "metadata": metadata,
+            }
+        },
+    }
+    return "payments.webhooks", event.subject.encode(), json.dumps(value).encode()
+
+
+# Departments the simulator can publish in their system's own form (`simulate --raw`).
+RAW_FORMS: dict[str, Callable[[Event], RawRecord | None]] = {
+    "billing": billing_as_webhook,
+    "fulfilment": fulfilment_as_cdc,
 }

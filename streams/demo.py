@@ -43,7 +43,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_demo(rules: Path, metrics_port: int, rate: float) -> int:
+def run_demo(rules: Path, metrics_port: int, rate: float, sources: Path = Path("sources")) -> int:
     """Run everything until Ctrl-C or SIGTERM; return an exit code."""
     # SIGTERM (a `kill`, a CI timeout) stops the processes the demo started, as Ctrl-C does;
     # SIGINT too when a shell started the demo in the background with SIGINT ignored.
@@ -63,6 +63,7 @@ def run_demo(rules: Path, metrics_port: int, rate: float) -> int:
             "CXMON_BOOTSTRAP_SERVERS": broker.bootstrap,
             "CXMON_PROFILE": "fast-start",
             "CXMON_RULES_PATH": str(rules),
+            "CXMON_SOURCES_PATH": str(sources.resolve()),
             "CXMON_METRICS_PORT": str(metrics_port),
             "CXMON_READY_FILE": str(ready),
             "CXMON_DATA_DIR": str(WORK / "data"),
@@ -100,7 +101,10 @@ def run_demo(rules: Path, metrics_port: int, rate: float) -> int:
                 f"demo: conflict board on http://127.0.0.1:{metrics_port + 1}/",
                 flush=True,
             )
-            simulator = _spawn([*cxmon, "simulate", "--rate", str(rate)], env)
+            # Billing's charges and refunds come as the payment platform's webhooks, as they
+            # would without changing its system; sources/payments.yaml maps them (docs/sources.md).
+            simulate = [*cxmon, "simulate", "--rate", str(rate), "--raw", "billing"]
+            simulator = _spawn(simulate, env)
             while worker.poll() is None:
                 time.sleep(0.2)
             return worker.returncode or 0

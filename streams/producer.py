@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -24,26 +24,39 @@ class EventPublisher:
         *,
         binary: bool = False,
         client_config: Mapping[str, Any] | None = None,
+        raw: Callable[[Event], tuple[str, bytes, bytes] | None] | None = None,
     ) -> None:
         self.topic = topic
         self.binary = binary
+        self.raw = raw  # events it returns a record for go out in that raw form instead
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap, linger_ms=5, acks=1, **(client_config or {})
         )
 
     @classmethod
-    def for_settings(cls, settings: Settings, *, binary: bool = False) -> EventPublisher:
+    def for_settings(
+        cls,
+        settings: Settings,
+        *,
+        binary: bool = False,
+        raw: Callable[[Event], tuple[str, bytes, bytes] | None] | None = None,
+    ) -> EventPublisher:
         """A publisher to the events topic with the configured brokers and security."""
         return cls(
             settings.bootstrap_servers,
             settings.topic_events,
             binary=binary,
             client_config=kafka_python_config(settings),
+            raw=raw,
         )
 
     def send(self, event: Event) -> None:
-        """Queue one event."""
-        if self.binary:
+        """Queue one event (in its raw form, to its own topic, if `raw` gives one)."""
+        record = self.raw(event) if self.raw is not None else None
+        if record is not None:
+            topic, key, value = record
+            self._producer.send(topic, value=value, key=key)
+        elif self.binary:
             headers, value = encode_binary(event)
             self._producer.send(
                 self.topic, value=value, key=event.subject.encode(), headers=headers
