@@ -22,6 +22,7 @@ from monitor.engine.kinds import KINDS
 from monitor.events import Event, Rejected, RejectReason
 from monitor.events.codec import check_time_range, decode
 from monitor.events.envelope import utcnow
+from monitor.events.mapping import MappingFailed, SourceMappings
 from monitor.events.rejects import bounded_dead_letter
 from monitor.metrics import Metrics
 from monitor.rules import load_rules
@@ -29,8 +30,11 @@ from monitor.rules.compiled import CompiledRule
 from monitor.rules.templates import render_failures
 from monitor.rules.watch import RuleWatch
 from monitor.settings import Settings
+from monitor.sources import load_sources
+from monitor.sources.loader import departments_named
 from streams.app import Topology
 from streams.keyed import KeyedBatches
+from streams.sources import SourceIntake
 from streams.state_table import (
     current,
     encode_stored,
@@ -48,7 +52,14 @@ INGEST_WAIT_S = 0.005  # how long a batch waits to fill: the latency batching ma
 class Detection:
     """The worker's glue state: the running rules, the watermark, the metrics and the console."""
 
-    def __init__(self, topo: Topology, settings: Settings, ruleset: Ruleset, metrics: Metrics):
+    def __init__(
+        self,
+        topo: Topology,
+        settings: Settings,
+        ruleset: Ruleset,
+        metrics: Metrics,
+        intake: SourceIntake | None = None,
+    ):
         self.topo = topo
         self.settings = settings
         self.ruleset = ruleset
@@ -56,8 +67,8 @@ class Detection:
         self.lateness = timedelta(seconds=settings.lateness_s)
         self.max_age = timedelta(seconds=settings.max_event_age_s)
         self.max_ahead = timedelta(seconds=settings.max_future_s)
-        # One watermark per input partition: producers keep order within a partition only.
-        self.watermarks: dict[int, Watermark] = {}
+        self.watermarks: dict[tuple[str, int], Watermark] = {}
+        self.intake = intake or SourceIntake(SourceMappings(), metrics, settings)
         self.grace = timedelta(seconds=2)
         self.console = Console(highlight=False, soft_wrap=True) if settings.console_alerts else None
         # Which stored states are due for a sweep; rebuilt from the table after a rebalance.
@@ -82,7 +93,8 @@ class Detection:
         findings: list[Finding] = []
         try:
             for record in records:
-                arrived_on = record.message.partition if direct else None
+                mapped = record.message.topic != self.settings.topic_events
+                arrived_on = record.message.partition if direct and not mapped else None
                 try:
                     event, by_key = await self.ingest(record)
                     if event is None:
@@ -120,7 +132,7 @@ class Detection:
             app: Any = self.topo.app
             producer = app.producer._ensure_producer()
             keyed = await producer.partitions_for(self.topo.keyed.get_topic_name())
-            events = await producer.partitions_for(self.topo.events.get_topic_name())
+            events = await producer.partitions_for(self.settings.topic_events)
             self.keyed_partitions = sorted(keyed)
             self.direct = sorted(events) == self.keyed_partitions
             if not self.direct:
@@ -136,19 +148,32 @@ class Detection:
         """Decode one raw record: the event and the rule ids for each key they correlate on."""
         message = record.message
         try:
-            event = decode(
-                record.value,
-                message.headers,
-                max_bytes=self.settings.max_event_bytes,
-                max_depth=self.settings.max_data_depth,
-                max_attribute_chars=self.settings.max_attribute_chars,
-                max_items=self.settings.max_data_items,
-            )
+            if self.intake.maps(message.topic):
+                mapped = self.intake.event_of(message, record.value)
+                if mapped is None:
+                    return None, {}  # skipped by the mapping's `when`
+                event = mapped
+            else:
+                event = decode(
+                    record.value,
+                    message.headers,
+                    max_bytes=self.settings.max_event_bytes,
+                    max_depth=self.settings.max_data_depth,
+                    max_attribute_chars=self.settings.max_attribute_chars,
+                    max_items=self.settings.max_data_items,
+                )
             check_time_range(event, utcnow(), self.max_age, self.max_ahead)
         except Rejected as rejected:
-            await self.dead_letter(record, rejected.reason, rejected.detail)
+            extra = (
+                [("cx_mapping_field", rejected.field.encode())]
+                if isinstance(rejected, MappingFailed)
+                else []
+            )
+            await self.dead_letter(record, rejected.reason, rejected.detail, extra)
             return None, {}
-        watermark = self.watermarks.setdefault(message.partition, Watermark(self.lateness))
+        # Producers keep order within a partition of a topic: one watermark for each.
+        where = (message.topic, message.partition)
+        watermark = self.watermarks.setdefault(where, Watermark(self.lateness))
         if watermark.is_too_late(event.time):
             self.metrics.count_late(event.department)
             detail = (
@@ -172,7 +197,13 @@ class Detection:
         app: Any = self.topo.app
         return int(app.conf.producer_max_request_size) - 1024
 
-    async def dead_letter(self, record: Any, reason: RejectReason, detail: str) -> None:
+    async def dead_letter(
+        self,
+        record: Any,
+        reason: RejectReason,
+        detail: str,
+        extra: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         """Write the original bytes to the dead-letter topic with the reason in headers.
 
         A record too large for the producer is cut to fit (`bounded_dead_letter`). A write that
@@ -183,6 +214,7 @@ class Detection:
         reject = [
             ("cx_reject_reason", str(reason).encode()),
             ("cx_reject_detail", detail[:1000].encode("utf-8", "replace")),
+            *(extra or []),
             ("cx_source_topic", str(message.topic).encode()),
             ("cx_source_partition", str(message.partition).encode()),
             ("cx_source_offset", str(message.offset).encode()),
@@ -357,14 +389,15 @@ class Detection:
         """
         try:
             result = load_rules([self.settings.rules_path], self.settings.rule_limits())
+            sources = load_sources([self.settings.sources_path], departments_named(result.rules))
         # The loader reports every mistake it knows as an issue; anything else it raises on an
         # author's file (or a file vanishing mid-read) must still cost the reload, not the worker.
         except Exception:
             log.exception("rule reload (%s) failed; %d rules keep running", why, len(self.ruleset))
             self.metrics.rules_loaded_outcome(success=False)
             return False
-        if result.errors:
-            for issue in result.errors:
+        if result.errors or sources.errors:  # a broken mapping keeps the running ones, too
+            for issue in result.errors + sources.errors:
                 log.error("rule reload (%s) rejected: %s", why, issue)
             self.metrics.rules_loaded_outcome(success=False)
             log.error("rule reload (%s) failed; %d rules keep running", why, len(self.ruleset))
@@ -375,6 +408,7 @@ class Detection:
         )
         kept = [r for r in result.rules if r.id in old and old[r.id].state_tag == r.state_tag]
         self.ruleset = new
+        self.intake = self.intake.replaced(sources.mappings)
         self.due.clear()
         self.resweep = True
         self.metrics.init_rules(result.rules)
@@ -470,7 +504,7 @@ def install_agents(topo: Topology, detection: Detection, settings: Settings) -> 
                     reason=str(RejectReason.INTERNAL_ERROR)
                 ).inc()
 
-    watch = RuleWatch([settings.rules_path])
+    watch = RuleWatch([settings.rules_path, settings.sources_path])
 
     @app.task  # type: ignore[untyped-decorator]
     async def reload_on_sighup() -> None:

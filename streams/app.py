@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,15 +100,18 @@ def new_app(settings: Settings, app_id: str, **options: Any) -> CxApp:
     return app
 
 
-def build_topology(settings: Settings) -> Topology:
-    """Create the Faust app, its topics and the changelogged state table."""
+def build_topology(settings: Settings, mapped: Sequence[str] = ()) -> Topology:
+    """Create the Faust app, its topics and the changelogged state table. The ingest agent
+    reads the events topic and every `mapped` topic (source mappings) in one consumer group."""
     app = new_app(settings, settings.app_id, store=settings.store, datadir=str(settings.data_dir))
     app.ready_file = str(settings.ready_file) if settings.ready_file else None
     app.on_ready_hooks = []
     app.on_rebalance_start_hooks = []
     return Topology(
         app=app,
-        events=app.topic(settings.topic_events, key_serializer="raw", value_serializer="raw"),
+        events=app.topic(
+            settings.topic_events, *mapped, key_serializer="raw", value_serializer="raw"
+        ),
         keyed=app.topic(settings.topic_keyed, key_type=str, value_serializer="json"),
         alerts=app.topic(settings.topic_alerts, key_type=str, value_serializer="raw"),
         dlq=app.topic(settings.topic_dlq, key_serializer="raw", value_serializer="raw"),

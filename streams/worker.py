@@ -17,31 +17,40 @@ from monitor.httpserver import Health, serve
 from monitor.metrics import Metrics
 from monitor.rules import load_rules
 from monitor.settings import Settings
+from monitor.sources import load_sources
+from monitor.sources.loader import departments_named
 from streams.agents import Detection, install_agents
 from streams.app import Topology, build_topology, new_worker
 from streams.kafka_security import describe
 from streams.sensors import FAUST_PREFIX, CachedPrometheusMonitor
-from streams.topics import ensure_topics
+from streams.sources import SourceIntake
+from streams.topics import ensure_topics, worker_topics
 
 log = logging.getLogger("cxmon")
 __all__ = ["FAUST_PREFIX", "run_worker"]
 
 
-def _watermarks(topo: Topology, detection: Detection) -> dict[int, datetime]:
-    """The event-time watermark of each input partition this worker reads now (scrape time,
-    on the HTTP thread: copies, never iterates a live dict)."""
+def _watermarks(topo: Topology, detection: Detection, topic: str) -> dict[int, datetime]:
+    """The event-time watermark of each partition of the events topic this worker reads now
+    (scrape time, on the HTTP thread: copies, never iterates a live dict)."""
     app: Any = topo.app
-    topic = topo.events.get_topic_name()
     owned = {tp.partition for tp in list(app.assignor.assigned_actives()) if tp.topic == topic}
     marks = dict(detection.watermarks)
-    return {p: mark.value for p, mark in marks.items() if p in owned and mark.value > EPOCH}
+    return {
+        p: mark.value
+        for (t, p), mark in marks.items()
+        if t == topic and p in owned and mark.value > EPOCH
+    }
 
 
 def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT. Raises RuleError before touching Kafka if the rules are bad."""
     loaded = load_rules([settings.rules_path], settings.rule_limits())
-    if loaded.errors:
-        raise RuleError(loaded.errors)
+    sources = load_sources([settings.sources_path], departments_named(loaded.rules))
+    if loaded.errors or sources.errors:
+        raise RuleError(loaded.errors + sources.errors)
+    for issue in sources.issues:
+        log.warning("%s", issue)
     disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` only clutters
     registry = CollectorRegistry()
     metrics = Metrics(
@@ -50,12 +59,18 @@ def run_worker(settings: Settings) -> None:
         live_horizon_s=settings.live_horizon_s,
     )
     metrics.init_rules(loaded.rules)
+    metrics.init_sources(sources.mappings.topics)
     metrics.rules_loaded_outcome(success=True)
     # Served from before the first Kafka call: liveness holds while topics are being created.
     health = Health("waiting for the consumer group and state recovery")
     http = serve(settings.metrics_host, settings.metrics_port, registry, health)
     log.info("kafka %s: %s", settings.bootstrap_servers, describe(settings))
-    created = ensure_topics(settings)
+    # A department's topic is its own; created here only so a worker can start before it.
+    plan = {
+        **worker_topics(settings),
+        **{t: (settings.topic_partitions, {}) for t in sources.mappings.topics},
+    }
+    created = ensure_topics(settings, plan)
     if created:
         log.info("created topics %s", ", ".join(created))
     ruleset = Ruleset(
@@ -63,21 +78,25 @@ def run_worker(settings: Settings) -> None:
         lateness=timedelta(seconds=settings.lateness_s),
         max_state_entries=settings.max_state_entries,
     )
-    topo = build_topology(settings)
+    topo = build_topology(settings, sources.mappings.topics)
     # Faust's own sensor (consumer lag, stream internals) on the same registry and endpoint;
     # `setup_prometheus_sensors` would also add a page to Faust's web server, which is off.
     topo.app.monitor = CachedPrometheusMonitor(metrics=FaustMetrics.create(registry, FAUST_PREFIX))
-    detection = Detection(topo, settings, ruleset, metrics)
-    metrics.watch_watermarks(lambda: _watermarks(topo, detection))
+    intake = SourceIntake(sources.mappings, metrics, settings)
+    detection = Detection(topo, settings, ruleset, metrics, intake)
+    metrics.watch_watermarks(lambda: _watermarks(topo, detection, settings.topic_events))
     topo.app.on_ready_hooks.append(lambda: metrics.worker_ready.set(1))
     topo.app.on_ready_hooks.append(health.set_ready)
     topo.app.on_rebalance_start_hooks.append(lambda: health.set_not_ready("rebalancing"))
     topo.app.on_rebalance_start_hooks.append(lambda: metrics.worker_ready.set(0))
     install_agents(topo, detection, settings)
     log.info(
-        "cxmon worker: %d rules from %s, metrics on http://%s:%d/metrics (/healthz, /readyz)",
+        "cxmon worker: %d rules from %s, %d source mappings (%s), metrics on "
+        "http://%s:%d/metrics (/healthz, /readyz)",
         len(loaded.rules),
         settings.rules_path,
+        len(sources.mappings),
+        ", ".join(sources.mappings.topics) or "no raw topics",
         http.host,
         http.port,
     )
