@@ -313,6 +313,22 @@ def monitor_health() -> Panel:
                 ),
                 unit="ops",
             ),
+            timeseries(
+                "Source mappings: skipped and failed records by topic",
+                "Records of raw departmental topics (docs/sources.md) that the mapping's `when` "
+                "skipped, and those that failed their mapping (dead-lettered as mapping_failed), "
+                "by topic and the field that failed.",
+                (
+                    f"sum by (topic) (rate({_m('cxmon_mapping_skipped_total')}[$__rate_interval]))",
+                    "skipped {{topic}}",
+                ),
+                (
+                    "sum by (topic, field) "
+                    f"(rate({_m('cxmon_mapping_failures_total')}[$__rate_interval]))",
+                    "failed {{topic}} ({{field}})",
+                ),
+                unit="ops",
+            ),
             row("Detection"),
             timeseries(
                 "Detection latency (p50, p90, p99) by kind",

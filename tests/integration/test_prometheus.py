@@ -181,10 +181,12 @@ def test_every_panel_query_returns_data(
     httpserver.expect_request("/team", method="POST").respond_with_data("ok")
     alerting = ALERTING.replace("URL", httpserver.url_for("/team"))
     with (
+        # The shipped source mappings give the mapping panel its (zero) series.
         deployment.worker(
             RULES,
             CXMON_CONSOLE_ALERTS="false",
             CXMON_MAX_STATE_ENTRIES=str(MAX_STATE_ENTRIES),
+            CXMON_SOURCES_PATH=str(ROOT / "sources"),
         ) as worker,
         notifier(deployment, alerting) as (notify, notify_env),
     ):
