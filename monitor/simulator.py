@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import random
 import json
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta

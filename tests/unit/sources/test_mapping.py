@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,52 @@ def test_lists_and_macros_are_in_scope_and_macro_paths_stay_plain(tmp_path: Path
     event = evaluate(source, record(GOOD))
     assert event is not None and event.type == "thing.opened"
     assert evaluate(source, record({**GOOD, "what": "moved"})) is None
+
+
+def _unoptimised(source: CompiledSource) -> CompiledSource:
+    """The same mapping with every field evaluated by its whole CEL program."""
+    fields = {}
+    for name in ("id", "type", "time", "subject", "source", "when", "data"):
+        compiled = getattr(source, name)
+        if compiled is not None:
+            fields[name] = dataclasses.replace(compiled, path=None, flat=None, choice=None)
+    return dataclasses.replace(source, **fields)
+
+
+def test_paths_flat_programs_and_choices_give_what_the_whole_program_gives() -> None:
+    from monitor.simulator import RAW_FORMS, Simulator
+
+    mappings = load_sources([Path(__file__).resolve().parents[3] / "sources"]).mappings
+    end = datetime(2026, 5, 10, tzinfo=UTC)
+    events = Simulator(seed=5, conflict_share=0.5).backfill(end - timedelta(days=3), end, 200)
+    raws = [r for e in events for form in RAW_FORMS.values() if (r := form(e)) is not None]
+    deleted = b'{"before": {"order_id": "O-9", "customer_id": "c9", "status": "x"}, "after": null,'
+    raws += [
+        (
+            "shop.public.orders",
+            b"k",
+            deleted + b' "source": {"table": "orders"}, "op": "d", "ts_ms": 5}',
+        ),
+        (
+            "shop.public.orders",
+            b"k",
+            b'{"before": null, "after": {"order_id": "O-8"}, "op": "u", "source": {"table": "orders"}, "ts_ms": 5}',
+        ),
+        (
+            "payments.webhooks",
+            b"k",
+            b'{"id": "e", "type": "charge.succeeded", "created": 1, "data": {"object": {"id": 7, "amount": 1, "currency": "eur", "metadata": {"customer_id": "c"}}}}',
+        ),
+    ]
+    assert len(raws) > 20
+    for topic, key, value in raws:
+        source = mappings.get(topic)
+        assert source is not None
+        record = RawRecord(topic, value, key)
+        outcomes = []
+        for candidate in (source, _unoptimised(source)):
+            try:
+                outcomes.append(("event", evaluate(candidate, record)))
+            except MappingFailed as failed:
+                outcomes.append(("failed", (failed.field, failed.error)))
+        assert outcomes[0] == outcomes[1], (topic, value)
