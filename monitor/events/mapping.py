@@ -22,12 +22,12 @@ import cel
 
 from monitor.events.codec import DEFAULT_MAX_DATA_DEPTH, DEFAULT_MAX_EVENT_BYTES, data_depth
 from monitor.events.envelope import Event, department_of
+from monitor.events.native import CEL_ERRORS, FAILED, Choice, Flat, Native, lookup
 from monitor.events.rejects import Rejected, RejectReason
 
 SCOPE = ("value", "key", "headers", "topic", "partition", "offset", "timestamp")
 TIME_UNITS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CEL_ERRORS = (KeyError, TypeError, ValueError, RuntimeError, OverflowError, ZeroDivisionError)
 
 
 class MappingFailed(Rejected):
@@ -64,20 +64,25 @@ class CompiledField:
     # a variable bound from Python, so only what it reads is converted to CEL (see `Flat`).
     flat: Flat | None = field(default=None, repr=False)
     choice: Choice | None = field(default=None, repr=False)
+    native: Native | None = field(default=None, repr=False)
 
     def value(self, scope: Mapping[str, Any], context: _Context) -> Any:
         """The field's value for one record; MappingFailed if it cannot be evaluated."""
+        if self.native is not None:
+            result = self.native.run(scope)
+            if result is not FAILED:
+                return result
         choice = self.choice
         if choice is not None:
             picked = choice.condition.run(scope)
             if picked is True or picked is False:
-                found, read = _lookup(scope, choice.then if picked else choice.otherwise)
+                found, read = lookup(scope, choice.then if picked else choice.otherwise)
                 if found:
                     return read
         flat = self.flat
         if flat is not None:
             result = flat.run(scope)
-            if result is not _FAILED:
+            if result is not FAILED:
                 return result  # else evaluate the whole expression below, to name the error
         if self.path is not None:
             node: Any = scope[self.path[0]]
@@ -94,58 +99,8 @@ class CompiledField:
             return self.program.execute(context.get(scope))
         except KeyError as exc:
             raise MappingFailed(self.name, f"no such key {exc}") from None
-        except _CEL_ERRORS as exc:
+        except CEL_ERRORS as exc:
             raise MappingFailed(self.name, str(exc).split(". ", 1)[0]) from None
-
-
-@dataclass(frozen=True)
-class Flat:
-    """A field's CEL program over one variable per path it reads: `reads` holds, per variable,
-    the path and what it stands for: the value (""), `has(path)` ("has") or `path != null`
-    ("not_null"). A path missing from the record leaves its
-    variable unbound; CEL fails only if it evaluates it (a guarded branch does not), and then
-    the original expression runs on the whole record to name the error."""
-
-    program: Any
-    reads: tuple[tuple[str, tuple[str, ...], str], ...]
-
-    def run(self, scope: Mapping[str, Any]) -> Any:
-        """The value, or `_FAILED` if CEL could not evaluate it this way."""
-        bound: dict[str, Any] = {}
-        for variable, steps, test in self.reads:
-            found, read = _lookup(scope, steps)
-            if test == "has":
-                bound[variable] = found
-            elif test == "not_null":
-                bound[variable] = found and read is not None
-            elif found:
-                bound[variable] = read
-        try:
-            return self.program.execute(bound)
-        except _CEL_ERRORS:
-            return _FAILED
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A field that is `condition ? then : otherwise` with two plain paths (CDC's row from
-    `before` or `after`): the chosen map is read from the parsed value, never converted."""
-
-    condition: Flat
-    then: tuple[str, ...]
-    otherwise: tuple[str, ...]
-
-
-_FAILED = object()
-
-
-def _lookup(scope: Mapping[str, Any], steps: tuple[str, ...]) -> tuple[bool, Any]:
-    node: Any = scope.get(steps[0])
-    for key in steps[1:]:
-        if not isinstance(node, dict) or key not in node:
-            return False, None
-        node = node[key]
-    return True, node
 
 
 class _Context:

@@ -20,23 +20,16 @@ from monitor.config import read, validate
 from monitor.config.locate import Locator, to_plain
 from monitor.errors import ConfigIssue, IssueCode, SourceLocation
 from monitor.events.envelope import department_of
-from monitor.events.mapping import (
-    SCOPE,
-    Choice,
-    CompiledField,
-    CompiledSource,
-    Flat,
-    SourceMappings,
-)
+from monitor.events.mapping import SCOPE, CompiledField, CompiledSource, SourceMappings
 from monitor.rules.compiled import CompiledRule
 from monitor.rules.expressions import cel_literal, free_names, parse_error, rewrite
 from monitor.rules.loader import collect_files
 from monitor.sources.schema import CEL_FIELDS, MappingFileSpec, SourceSpec
+from monitor.sources.shortcuts import PLAIN_PATH, shortcut
 
 Path_ = tuple[str | int, ...]
 _RULE_FILE = re.compile(r"(?m)^rules\s*:")
 _MAPPING_FILE = re.compile(r"(?m)^sources\s*:")
-_PLAIN_PATH = re.compile(r"\s*([A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*)\s*")
 MAX_MACRO_DEPTH = 8
 CEL_HINT = "CEL uses && || ! ==, quotes for strings, `x in list` and `has(x.field)`"
 
@@ -233,7 +226,7 @@ def _wrapped(replacements: dict[str, str]) -> dict[str, str]:
     """Macro bodies as they are substituted: a plain path stays bare (so the field is still a
     plain path, read without CEL), anything else in parentheses."""
     return {
-        name: body.strip() if _PLAIN_PATH.fullmatch(body) or _enclosed(body) else f"({body})"
+        name: body.strip() if PLAIN_PATH.fullmatch(body) or _enclosed(body) else f"({body})"
         for name, body in replacements.items()
     }
 
@@ -327,86 +320,7 @@ def _compile_field(
             )
         )
         return None
-    expanded = distribute(expanded)
-    plain = _PLAIN_PATH.fullmatch(expanded)
-    steps = tuple(step.strip() for step in plain.group(1).split(".")) if plain else None
-    direct = steps if steps and steps[0] in SCOPE else None
-    if direct:
-        return CompiledField(name, text, program, direct)
-    return CompiledField(name, text, program, None, flatten(expanded), _choice(expanded))
-
-
-_PATH = r"[A-Za-z_]\w*(?:\s*\.\s*[A-Za-z_]\w*)*"
-# `(c ? p1 : p2).x.y`, with p1 and p2 plain paths: CDC's "the row from before or after".
-_CHOICE_MEMBER = re.compile(
-    rf"\(\s*([^()?:]+?)\s*\?\s*({_PATH})\s*:\s*({_PATH})\s*\)"
-    r"((?:\s*\.\s*[A-Za-z_]\w*)+)(?![\w(])(?!\s*\()"
-)
-_CHOICE = re.compile(rf"\s*\(?\s*([^()?:]+?)\s*\?\s*({_PATH})\s*:\s*({_PATH})\s*\)?\s*")
-
-
-def distribute(text: str) -> str:
-    """`(c ? a : b).x` as `(c ? a.x : b.x)` (the same value): the paths then read only `x`, so
-    the two maps need not be converted to CEL."""
-    return _CHOICE_MEMBER.sub(lambda m: f"({m[1]} ? {m[2]}{m[4]} : {m[3]}{m[4]})", text)
-
-
-def _choice(text: str) -> Choice | None:
-    """A field that is `c ? path : path`: the condition in CEL, the chosen path read in Python."""
-    found = _CHOICE.fullmatch(text)
-    if found is None:
-        return None
-    paths = [tuple(step.strip() for step in p.split(".")) for p in (found[2], found[3])]
-    condition = flatten(found[1])
-    if condition is None or any(p[0] not in SCOPE for p in paths):
-        return None
-    return Choice(condition, paths[0], paths[1])
-
-
-_STEPS = re.compile(r"(?:\s*\.\s*[A-Za-z_]\w*)*")
-_HAS_BEFORE = re.compile(r"(?<![\w.])has\s*\(\s*$")
-_CLOSE = re.compile(r"\s*\)")
-_NULL_TEST = re.compile(r"\s*(!=|==)\s*null\b")
-
-
-def flatten(text: str) -> Flat | None:
-    """`text` with every path from a scope variable replaced by a variable (None when it does
-    not compile that way). A path stops before a method call: `value.name.startsWith('x')`
-    reads `value.name`."""
-    out: list[str] = []
-    last = 0
-    variables: dict[tuple[tuple[str, ...], str], str] = {}
-    for name, offset in free_names(text):
-        if name not in SCOPE:
-            return None
-        steps_match = _STEPS.match(text, offset + len(name))
-        end = steps_match.end() if steps_match else offset + len(name)
-        steps = [name, *(s.strip() for s in text[offset + len(name) : end].split(".")[1:])]
-        while len(steps) > 1 and text[end:].lstrip().startswith("("):  # a method, not a key
-            end = text.rindex(".", offset, end)
-            steps.pop()
-        start, test = offset, ""
-        has = _HAS_BEFORE.search(text, 0, offset)
-        close = _CLOSE.match(text, end)
-        null = _NULL_TEST.match(text, end)
-        if has is not None and close is not None and len(steps) > 1:
-            start, end, test = has.start(), close.end(), "has"
-        elif null is not None:  # `value != null` need not convert the whole value
-            end, test = null.end(), "not_null"
-            if null.group(1) == "==":
-                out.append(text[last:start] + "!")
-                last = start
-        key = (tuple(steps), test)
-        variable = variables.setdefault(key, f"_cx{len(variables)}")
-        out.append(text[last:start])
-        out.append(variable)
-        last = end
-    out.append(text[last:])
-    try:
-        program = cel.compile("".join(out))
-    except ValueError:
-        return None
-    return Flat(program, tuple((v, steps, test) for (steps, test), v in variables.items()))
+    return shortcut(CompiledField(name, text, program), expanded)
 
 
 def _unknown_names(

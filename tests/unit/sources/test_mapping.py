@@ -217,6 +217,22 @@ def test_paths_flat_programs_and_choices_give_what_the_whole_program_gives() -> 
             b'{"id": "e", "type": "charge.succeeded", "created": 1, "data": {"object": {"id": 7, "amount": 1, "currency": "eur", "metadata": {"customer_id": "c"}}}}',
         ),
     ]
+    tickets = [
+        {
+            "event": "closed",
+            "ticket": {
+                "ticket_id": 4711,
+                "updated_at": "2026-05-01T09:00:00Z",
+                "requester": {"external_id": "c1"},
+            },
+        },
+        {"event": 3, "ticket": {"ticket_id": "T", "updated_at": "x", "requester": {}}},
+        {"ticket": {"ticket_id": "T"}},
+        {"event": "opened", "ticket": None},
+        [1, 2],
+    ]
+    raws += [("helpdesk.tickets", b"k", json.dumps(t).encode()) for t in tickets]
+    raws += [("payments.webhooks", b"k", json.dumps({"id": "e", "type": 5}).encode())]
     assert len(raws) > 20
     for topic, key, value in raws:
         source = mappings.get(topic)
