@@ -53,6 +53,8 @@ class SourceIntake:
                 raw_record(message, value),
                 max_bytes=self.settings.max_event_bytes,
                 max_depth=self.settings.max_data_depth,
+                max_attribute_chars=self.settings.max_attribute_chars,
+                max_items=self.settings.max_data_items,
             )
         except MappingFailed as failed:
             self.metrics.mapping_failures.labels(topic=topic, field=failed.field).inc()

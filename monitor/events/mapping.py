@@ -20,7 +20,13 @@ from typing import Any
 
 import cel
 
-from monitor.events.codec import DEFAULT_MAX_DATA_DEPTH, DEFAULT_MAX_EVENT_BYTES, data_depth
+from monitor.events.codec import (
+    DEFAULT_MAX_ATTRIBUTE_CHARS,
+    DEFAULT_MAX_DATA_DEPTH,
+    DEFAULT_MAX_DATA_ITEMS,
+    DEFAULT_MAX_EVENT_BYTES,
+    data_shape,
+)
 from monitor.events.envelope import Event, department_of
 from monitor.events.native import CEL_ERRORS, FAILED, Choice, Flat, Native, lookup
 from monitor.events.rejects import Rejected, RejectReason
@@ -173,6 +179,8 @@ def evaluate(
     *,
     max_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     max_depth: int = DEFAULT_MAX_DATA_DEPTH,
+    max_attribute_chars: int = DEFAULT_MAX_ATTRIBUTE_CHARS,
+    max_items: int = DEFAULT_MAX_DATA_ITEMS,
 ) -> Event | None:
     """The event a raw record maps to, or None when `when` skips it.
 
@@ -206,9 +214,22 @@ def evaluate(
     data = scope["value"] if source.data is None else source.data.value(scope, context)
     if not isinstance(data, dict):
         raise MappingFailed("data", f"must be a map (JSON object), got {_kind(data)}")
-    depth = data_depth(data)
+    depth, largest = data_shape(data)
     if depth > max_depth:
         raise MappingFailed("data", f"nests {depth} levels, limit {max_depth} (max_data_depth)")
+    if largest > max_items:
+        raise MappingFailed("data", f"holds {largest} items, limit {max_items} (max_data_items)")
+    for name, text in (("id", event_id), ("source", event_source), ("type", event_type)):
+        if len(text) > max_attribute_chars:
+            raise MappingFailed(
+                name,
+                f"is {len(text)} characters, limit {max_attribute_chars} (max_attribute_chars)",
+            )
+    if len(subject) > max_attribute_chars:
+        raise MappingFailed(
+            "subject",
+            f"is {len(subject)} characters, limit {max_attribute_chars} (max_attribute_chars)",
+        )
     # Every field is checked above, as Event's validators would: skip validating it again.
     return Event.model_construct(
         id=event_id, source=event_source, type=event_type, time=moment, subject=subject, data=data

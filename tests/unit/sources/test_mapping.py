@@ -144,6 +144,12 @@ def test_limits_on_size_and_data_depth(tmp_path: Path) -> None:
     with pytest.raises(MappingFailed) as failed:
         evaluate(source, record({**GOOD, "deep": deep}), max_depth=32)
     assert failed.value.field == "data"
+    with pytest.raises(MappingFailed) as wide:
+        evaluate(source, record({**GOOD, "deep": {"items": list(range(20))}}), max_items=10)
+    assert (wide.value.field, "max_data_items" in wide.value.error) == ("data", True)
+    with pytest.raises(MappingFailed) as long_id:
+        evaluate(source, record({**GOOD, "id": "x" * 300, "deep": {}}), max_attribute_chars=256)
+    assert long_id.value.field == "id"
     with pytest.raises(Exception) as large:
         evaluate(source, record(GOOD), max_bytes=10)
     assert getattr(large.value, "reason", None) == RejectReason.TOO_LARGE
