@@ -139,6 +139,11 @@ class Settings(BaseSettings):
     board_token: SecretStr | None = Field(
         default=None, description="bearer token that lets the conflict board write silences"
     )
+    board_hosts: str = Field(
+        default="",
+        description="host names (comma-separated) the board answers to, besides IP addresses "
+        "and localhost",
+    )
     board_expire_s: float = Field(
         default=7 * 86400.0, gt=0, description="the board closes conflicts open this long"
     )

@@ -72,7 +72,14 @@ def new_board(settings: Settings, config: AlertingConfig, metrics: NotifierMetri
         observe=metrics.observe_board,
     )
     token = settings.board_token.get_secret_value() if settings.board_token else None
-    return BoardApp(state, SilenceBook(), token=token or None, on_write=metrics.count_board_write)
+    hosts = frozenset(h.strip().lower() for h in settings.board_hosts.split(",") if h.strip())
+    return BoardApp(
+        state,
+        SilenceBook(),
+        token=token or None,
+        on_write=metrics.count_board_write,
+        hosts=hosts,
+    )
 
 
 class BoardWriter:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import re
 import secrets
@@ -54,6 +55,22 @@ class BoardApp:
     caught_up: Callable[[], bool] = lambda: False
     now: Callable[[], datetime] = utcnow
     on_write: Callable[[str, str], None] | None = None  # (action, outcome), for metrics
+    hosts: frozenset[str] = frozenset()  # host names the board answers to besides IPs
+
+    def host_allowed(self, host: str) -> bool:
+        """An IP address, `localhost`, or a name listed in `hosts` (a port is ignored)."""
+        if host.startswith("[") and "]" in host:  # [IPv6]:port
+            name = host[1 : host.index("]")]
+        else:
+            name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        name = name.lower()
+        if not name or name == "localhost" or name in self.hosts:
+            return True
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
 
     def handles(self, path: str) -> bool:
         """Whether a path belongs to the board."""
@@ -63,6 +80,14 @@ class BoardApp:
         """Route one request."""
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
+        if not self.host_allowed(environ.get("HTTP_HOST", "")):
+            # A web page on another site that rebinds its DNS name to 127.0.0.1 would
+            # otherwise read the board (customer keys) from a browser on this machine.
+            return _error(
+                start_response,
+                "421 Misdirected Request",
+                "this host name is not allowed: add it to CXMON_BOARD_HOSTS",
+            )
         if path == "/":
             return self._page(start_response) if method == "GET" else _method(start_response)
         if path == "/api/v1/conflicts":

@@ -180,3 +180,14 @@ def test_the_page_is_self_contained_with_a_strict_policy(server: Any) -> None:
     assert page.count(f'nonce="{nonce}"') == 2 and "{{nonce}}" not in page
     assert "http://" not in page and "https://" not in page  # nothing fetched from elsewhere
     assert call(running, "/metrics")[0] == 200 and call(running, "/nope")[0] == 404
+
+
+def test_only_ip_addresses_localhost_and_listed_names_are_answered(server: Any) -> None:
+    running, app, _ = server
+    assert call(running, "/api/v1/conflicts", Host=f"localhost:{running.port}")[0] == 200
+    assert call(running, "/api/v1/conflicts", Host="[::1]:9465")[0] == 200
+    rebound = call(running, "/api/v1/conflicts", Host="attacker.example:9465")
+    assert rebound[0] == 421 and b"CXMON_BOARD_HOSTS" in rebound[2]
+    app.hosts = frozenset({"board.example.com"})
+    assert call(running, "/", Host="board.example.com")[0] == 200
+    assert call(running, "/metrics", Host="attacker.example")[0] == 200  # not the board's
