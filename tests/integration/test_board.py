@@ -114,6 +114,7 @@ route:
 
         # A silence made from the conflict's card (matchers pre-filled) mutes the next one.
         waived.get_by_role("button", name="Silence").click()
+        expect(page.locator("#s-comment")).to_be_focused()  # a modal dialog, ready to type
         matchers = page.locator("#s-matchers").input_value().splitlines()
         assert matchers == [
             "rule=billing-charges-waived-fee",

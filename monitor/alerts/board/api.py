@@ -29,6 +29,7 @@ from monitor.events.envelope import utcnow
 
 StartResponse = Callable[..., Any]
 MAX_BODY = 64 * 1024
+DEFAULT_LIMIT, MAX_LIMIT = 500, 5000  # conflicts per list in one answer
 MAX_SILENCE = timedelta(days=366)
 _SILENCE_PATH = re.compile(r"^/api/v1/silences/([A-Za-z0-9_-]{1,64})$")
 PAGE = resources.files("monitor.alerts.board").joinpath("page.html").read_text(encoding="utf-8")
@@ -131,7 +132,12 @@ class BoardApp:
         return [body]
 
     def _conflicts(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        filters = Filters.from_query(parse_qs(environ.get("QUERY_STRING", "")))
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        filters = Filters.from_query(query)
+        try:
+            limit = min(max(int(query.get("limit", [DEFAULT_LIMIT])[0]), 1), MAX_LIMIT)
+        except ValueError:
+            return _error(start_response, "400 Bad Request", "`limit` must be a number")
         now = self.now()
         self.state.expire(now)
         book = dict(self.silences.silences)  # a copy: the notifier's loop updates it
@@ -141,6 +147,7 @@ class BoardApp:
                 str(self.state.version),
                 str(caught_up),
                 filters.key(),
+                str(limit),
                 *sorted(f"{s.id}:{s.ends_at.isoformat()}" for s in book.values()),
                 *sorted(s.id for s in book.values() if s.active(now)),
             ]
@@ -149,7 +156,7 @@ class BoardApp:
         if environ.get("HTTP_IF_NONE_MATCH") == etag:
             start_response("304 Not Modified", [("ETag", etag), ("Cache-Control", "no-cache")])
             return []
-        view = self.state.view(filters, book.values(), now)
+        view = self.state.view(filters, book.values(), now, limit)
         document = {**view, "caught_up": caught_up, "now": now}
         return self._json(start_response, "200 OK", document, etag=etag)
 

@@ -193,9 +193,11 @@ class BoardState:
         with self._lock:
             return [c.alert for c in self.open.values()]
 
-    def view(self, filters: Filters, silences: Iterable[Silence], now: datetime) -> dict[str, Any]:
-        """The board for one request: filtered open and resolved conflicts, newest first, with
-        the facets (every value each filter could take) of all conflicts."""
+    def view(
+        self, filters: Filters, silences: Iterable[Silence], now: datetime, limit: int = 500
+    ) -> dict[str, Any]:
+        """The board for one request: filtered open and resolved conflicts, newest first, at
+        most `limit` of each, with the facets (every value each filter could take) of all."""
         self.expire(now)
         active = [s for s in silences if s.active(now)]
         with self._lock:
@@ -203,14 +205,20 @@ class BoardState:
             resolved = [(c, self._shown(c)) for c in self.resolved.values()]
             updated = self.updated_at
         facets = _facets([shown.alert for _, shown in open_ + resolved])
+        shown_open, matched_open = _listing(
+            open_, filters, active, lambda c: c.alert.event_time, limit
+        )
+        shown_resolved, matched_resolved = _listing(
+            resolved, filters, active, lambda c: c.resolved_at or c.alert.event_time, limit
+        )
         return {
             "updated_at": updated,
             "total_open": len(open_),
             "total_resolved": len(resolved),
-            "open": _listing(open_, filters, active, lambda c: c.alert.event_time),
-            "resolved": _listing(
-                resolved, filters, active, lambda c: c.resolved_at or c.alert.event_time
-            ),
+            "matched_open": matched_open,
+            "matched_resolved": matched_resolved,
+            "open": shown_open,
+            "resolved": shown_resolved,
             "facets": facets,
         }
 
@@ -231,11 +239,16 @@ def _listing(
     filters: Filters,
     silences: list[Silence],
     order: Callable[[Conflict], datetime],
-) -> list[dict[str, Any]]:
-    """(stored, shown) pairs: filters and order see what is shown, silences the real labels."""
+    limit: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """The first `limit` documents and how many matched. Of each (stored, shown) pair, filters
+    and order see what is shown, silences the real labels."""
     kept = [pair for pair in conflicts if filters.accepts(pair[1].alert)]
     kept.sort(key=lambda pair: order(pair[1]), reverse=True)
-    return [_document(shown, _silencing(stored.alert, silences)) for stored, shown in kept]
+    documents = [
+        _document(shown, _silencing(stored.alert, silences)) for stored, shown in kept[:limit]
+    ]
+    return documents, len(kept)
 
 
 def _silencing(alert: Alert, silences: list[Silence]) -> str | None:

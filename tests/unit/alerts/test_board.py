@@ -191,3 +191,12 @@ def test_only_ip_addresses_localhost_and_listed_names_are_answered(server: Any) 
     app.hosts = frozenset({"board.example.com"})
     assert call(running, "/", Host="board.example.com")[0] == 200
     assert call(running, "/metrics", Host="attacker.example")[0] == 200  # not the board's
+
+
+def test_an_answer_holds_the_newest_conflicts_up_to_the_limit_and_counts_the_rest() -> None:
+    state = board()
+    for n in range(1, 8):
+        state.ingest(make_alert(n).model_copy(update={"event_time": T0 + timedelta(minutes=n)}))
+    view = state.view(Filters(), [], NOW, limit=3)
+    assert [c["key"] for c in view["open"]] == ["cust-00007", "cust-00006", "cust-00005"]
+    assert (view["matched_open"], view["total_open"]) == (7, 7)
