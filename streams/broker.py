@@ -7,6 +7,7 @@ Production points `cxmon run` at a real Kafka cluster instead; this broker keeps
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -138,7 +139,5 @@ class EmbeddedBroker:
 
 
 def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the group is gone already
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass

@@ -39,7 +39,7 @@ def _stop(process: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> N
         pass
 
 
-def _interrupt(signum: int, frame: object) -> None:
+def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 

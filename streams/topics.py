@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -56,10 +58,8 @@ def ensure_topics(settings: Settings, wanted: TopicPlan | None = None) -> list[s
             )
             for name in missing
         ]
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # created by another process meanwhile
             admin.create_topics(topics)
-        except TopicAlreadyExistsError:
-            pass  # another process created it between our list and create
         return missing
     finally:
         admin.close()

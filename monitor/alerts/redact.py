@@ -73,6 +73,6 @@ class Redaction:
         if "evidence" in self.drop:
             return []
         if "evidence.id" in self.drop or "evidence.id" in self.hash or "evidence" in self.hash:
-            stand_in = (lambda v: DROPPED) if "evidence.id" in self.drop else pseudonym
+            stand_in = (lambda _: DROPPED) if "evidence.id" in self.drop else pseudonym
             return [item.model_copy(update={"id": stand_in(item.id)}) for item in evidence]
         return evidence

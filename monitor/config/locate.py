@@ -44,7 +44,7 @@ class Locator:
         node = self.root
         found: list[str | int] = []
         for element in path:
-            if isinstance(node, dict) and isinstance(element, str) and element in node:
+            if isinstance(node, dict) and isinstance(element, str) and element in node:  # noqa: SIM114 - each branch narrows its own types for mypy
                 node = node[element]
                 found.append(element)
             elif isinstance(node, list) and isinstance(element, int) and element < len(node):

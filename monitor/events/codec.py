@@ -206,6 +206,22 @@ def _classify_validation(message: str) -> Rejected:
     return Rejected(RejectReason.BAD_FIELD, detail)
 
 
+def _data_object(data: Any, max_depth: int) -> dict[str, Any]:
+    """The event's `data` as a JSON object (parsed if it came as text); Rejected otherwise."""
+    if isinstance(data, bytes | str):
+        try:
+            data = json.loads(data) if data else None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise Rejected(RejectReason.BAD_DATA, f"data is not JSON: {exc}") from None
+        except RecursionError:
+            raise _too_deep(None, max_depth) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise Rejected(RejectReason.BAD_DATA, f"data must be a JSON object, got {_kind(data)}")
+    return data
+
+
 def _to_event(attributes: Mapping[str, Any], data: Any, limits: _Limits) -> Event:
     missing = [name for name in _REQUIRED if not attributes.get(name)]
     if missing:
@@ -219,17 +235,7 @@ def _to_event(attributes: Mapping[str, Any], data: Any, limits: _Limits) -> Even
                 "(setting max_attribute_chars)",
             )
     max_depth = limits.depth
-    if isinstance(data, bytes | str):
-        try:
-            data = json.loads(data) if data else None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise Rejected(RejectReason.BAD_DATA, f"data is not JSON: {exc}") from None
-        except RecursionError:
-            raise _too_deep(None, max_depth) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise Rejected(RejectReason.BAD_DATA, f"data must be a JSON object, got {_kind(data)}")
+    data = _data_object(data, max_depth)
     depth, largest = data_shape(data)
     if depth > max_depth:
         raise _too_deep(depth, max_depth)

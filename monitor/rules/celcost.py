@@ -184,6 +184,11 @@ def _range_values(tokens: list[tuple[str, str]], index: int, unknown: int) -> in
     return unknown
 
 
+def _reads_other_name(piece: str) -> bool:
+    """Whether an identifier in a `map` body is a name other than a literal or a CEL function."""
+    return piece not in ("true", "false", "null", "in", *ALLOWED_FUNCTIONS)
+
+
 def _map_builds(pieces: list[tuple[str, str]], index: int) -> bool:
     """Whether the body of the `map` at `index` may produce more than a part of its item:
     it concatenates, builds a list or map, or reads anything but the item variable."""
@@ -206,10 +211,13 @@ def _map_builds(pieces: list[tuple[str, str]], index: int) -> bool:
             return True
         elif kind == "ident" and variable is None:
             variable = piece
-        elif kind == "ident" and in_body and previous != "." and piece != variable:
-            if piece not in ("true", "false", "null", "in", *ALLOWED_FUNCTIONS):
-                return True
-        elif in_body and piece == "+":
+        elif (
+            kind == "ident"
+            and in_body
+            and previous != "."
+            and piece != variable
+            and _reads_other_name(piece)
+        ) or (in_body and piece == "+"):
             return True
         previous = piece
     return True

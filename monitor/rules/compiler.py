@@ -98,9 +98,8 @@ def _raw_expression_issues(
         else:  # an unknown kind: check names, not the order slots may read each other in
             scope = (*all_slots, slot) if slot == RESOLVE_ON else (slot,)
         where_path = (*path, slot, "where")
-        _compile_cel(
-            matcher["where"], scope, all_slots, names, loc, where_path, rule_id or "?", issues, slot
-        )
+        site = _Site(names, loc, rule_id or "?", issues)
+        _compile_cel(matcher["where"], scope, all_slots, site, where_path, slot)
     if isinstance(raw.get("message"), str):
         provided = template_names(kind, isinstance(raw.get(RESOLVE_ON), dict))
         compile_template(raw["message"], loc, (*path, "message"), rule_id or "?", issues, provided)
@@ -121,32 +120,12 @@ def _collect_names(files: list[ParsedFile], issues: list[ConfigIssue]) -> _Names
             error = parse_error(body)
             if error is not None:
                 issues.append(
-                    _syntax_issue(
-                        parsed.locator, path, body, error.line, error.col, error.message, None
-                    )
+                    _syntax_issue(parsed.locator, path, error.line, error.col, error.message, None)
                 )
                 continue
             if _claim(names, name, parsed.locator, path, issues):
                 names.replacements[name] = f"({body})"
-        for name, spec in parsed.header.calendars.items():
-            path = ("calendars", name)
-            try:
-                calendar = build_calendar(
-                    name, spec.timezone, list(spec.days), spec.hours, spec.holidays
-                )
-            except CalendarError as exc:
-                names.broken_calendars.add(name)
-                issues.append(
-                    ConfigIssue(
-                        IssueCode.WRONG_TYPE,
-                        f"calendar '{name}': {exc}",
-                        parsed.locator.value((*path, *exc.field)),
-                        hint=exc.hint,
-                    )
-                )
-                continue
-            if _claim(names, name, parsed.locator, path, issues):
-                names.calendars[name] = calendar
+        _collect_calendars(parsed, names, issues)
     for name, text in list(names.replacements.items()):
         for _ in range(MAX_MACRO_DEPTH):
             expanded = rewrite(text, names.replacements)
@@ -155,6 +134,28 @@ def _collect_names(files: list[ParsedFile], issues: list[ConfigIssue]) -> _Names
             text = expanded
         names.replacements[name] = text
     return names
+
+
+def _collect_calendars(parsed: ParsedFile, names: _Names, issues: list[ConfigIssue]) -> None:
+    for name, spec in parsed.header.calendars.items():
+        path: Path = ("calendars", name)
+        try:
+            calendar = build_calendar(
+                name, spec.timezone, list(spec.days), spec.hours, spec.holidays
+            )
+        except CalendarError as exc:
+            names.broken_calendars.add(name)
+            issues.append(
+                ConfigIssue(
+                    IssueCode.WRONG_TYPE,
+                    f"calendar '{name}': {exc}",
+                    parsed.locator.value((*path, *exc.field)),
+                    hint=exc.hint,
+                )
+            )
+            continue
+        if _claim(names, name, parsed.locator, path, issues):
+            names.calendars[name] = calendar
 
 
 def _claim(
@@ -189,17 +190,14 @@ def _compile_rule(rule: ParsedRule, names: _Names) -> tuple[CompiledRule | None,
         matcher_spec: MatcherSpec | None = getattr(spec, slot)
         if matcher_spec is None:
             continue
-        matcher, found = _compile_matcher(
-            slot, matcher_spec, kind.scope(slot), kind.slots, names, loc, (*base, slot), spec.id
-        )
-        issues.extend(found)
+        site = _Site(names, loc, spec.id, issues)
+        matcher = _compile_matcher(slot, matcher_spec, kind.scope(slot), kind.slots, site, base)
         if matcher is not None:
             values[slot] = matcher
     key = _compile_key(spec.key, names, loc, (*base, "key"), spec.id, issues)
     if spec.distinct is not None:
-        values["distinct"] = _compile_cel(
-            spec.distinct, ("event",), (), names, loc, (*base, "distinct"), spec.id, issues
-        )
+        site = _Site(names, loc, spec.id, issues)
+        values["distinct"] = _compile_cel(spec.distinct, ("event",), (), site, (*base, "distinct"))
     if spec.threshold is not None:
         values["threshold"] = spec.threshold
     provided = template_names(kind, spec.resolve_on is not None)
@@ -268,22 +266,29 @@ def _kind_issues(rule: ParsedRule, kind: Kind[Any]) -> list[ConfigIssue]:
     return issues
 
 
+@dataclass(frozen=True)
+class _Site:
+    """Where an expression is compiled: the shared names, the file, the rule, the issue list."""
+
+    names: _Names
+    loc: Locator
+    rule_id: str
+    issues: list[ConfigIssue]
+
+
 def _compile_matcher(
     slot: str,
     spec: MatcherSpec,
     scope: tuple[str, ...],
     all_slots: tuple[str, ...],
-    names: _Names,
-    loc: Locator,
-    path: Path,
-    rule_id: str,
-) -> tuple[CompiledMatcher | None, list[ConfigIssue]]:
-    issues: list[ConfigIssue] = []
+    site: _Site,
+    rule_path: Path,
+) -> CompiledMatcher | None:
+    """The rule's matcher in `slot`, or None (its issues added to the site's)."""
+    before = len(site.issues)
     where = None
     if spec.where is not None:
-        where = _compile_cel(
-            spec.where, scope, all_slots, names, loc, (*path, "where"), rule_id, issues, slot
-        )
+        where = _compile_cel(spec.where, scope, all_slots, site, (*rule_path, slot, "where"), slot)
     sources = (
         spec.source if isinstance(spec.source, list) else [spec.source] if spec.source else None
     )
@@ -291,7 +296,7 @@ def _compile_matcher(
     matcher = CompiledMatcher(
         slot, frozenset(sources) if sources else None, frozenset(types), where
     )
-    return (None if issues else matcher), issues
+    return None if len(site.issues) > before else matcher
 
 
 def _compile_key(
@@ -300,7 +305,7 @@ def _compile_key(
     if text.strip() in ("subject", "event.subject"):
         return KeyExpression(text)
     fields = ("event", "id", "source", "department", "type", "time", "subject", "data")
-    program = _compile_cel(text, fields, (), names, loc, path, rule_id, issues)
+    program = _compile_cel(text, fields, (), _Site(names, loc, rule_id, issues), path)
     return None if program is None else KeyExpression(text, program)
 
 
@@ -308,16 +313,14 @@ def _compile_cel(
     text: str,
     scope: tuple[str, ...],
     all_slots: tuple[str, ...],
-    names: _Names,
-    loc: Locator,
+    site: _Site,
     path: Path,
-    rule_id: str,
-    issues: list[ConfigIssue],
     slot: str | None = None,
 ) -> Condition | None:
+    names, loc, rule_id, issues = site.names, site.loc, site.rule_id, site.issues
     error = parse_error(text)
     if error is not None:
-        issues.append(_syntax_issue(loc, path, text, error.line, error.col, error.message, rule_id))
+        issues.append(_syntax_issue(loc, path, error.line, error.col, error.message, rule_id))
         return None
     known = {*scope, "event", *names.replacements}
     before = len(issues)
@@ -360,7 +363,7 @@ def _compile_cel(
 
 
 def _syntax_issue(
-    loc: Locator, path: Path, text: str, line: int, col: int, message: str, rule_id: str | None
+    loc: Locator, path: Path, line: int, col: int, message: str, rule_id: str | None
 ) -> ConfigIssue:
     return ConfigIssue(
         IssueCode.CEL_SYNTAX,

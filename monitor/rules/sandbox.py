@@ -179,9 +179,12 @@ def _precheck_filter(name: str, args: list[Any], kwargs: dict[str, Any]) -> None
     """Arguments that ask a filter to build something large, refused before it runs."""
     value = args[0] if args else ""
     rest = args[1:]
-    if name in ("center", "batch", "slice", "truncate", "wordwrap") and rest:
-        if isinstance(rest[0], int):
-            _refuse_if_larger(rest[0], f"filter '{name}'")
+    if (
+        name in ("center", "batch", "slice", "truncate", "wordwrap")
+        and rest
+        and isinstance(rest[0], int)
+    ):
+        _refuse_if_larger(rest[0], f"filter '{name}'")
     if name == "indent":
         width = rest[0] if rest else kwargs.get("width", 4)
         pad = len(width) if isinstance(width, str) else int(width or 0)
@@ -233,7 +236,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         _budget().charge(1 + sum(_size(a) for a in args))
         return _check_size(super().call(__context, __obj, *args, **kwargs), "a call")
 
-    def call_binop(self, context: Context, operator_: str, left: Any, right: Any) -> Any:
+    def call_binop(self, context: Context, operator_: str, left: Any, right: Any) -> Any:  # noqa: ARG002 - Jinja's signature
         """`*`, `**`, `+`, `%` with their results' sizes checked before they are built."""
         _budget().charge(1)
         limit = _budget().limits.max_chars * 4
@@ -241,9 +244,14 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, str | list | tuple) and isinstance(times, int):
                     _refuse_if_larger(weight(seq, limit) * max(times, 0), "'*'")
-        if operator_ == "**" and isinstance(left, int) and isinstance(right, int):
-            if abs(left) > 1 and right > 0:
-                _refuse_if_larger(abs(left).bit_length() * right // 8, "'**'")
+        if (
+            operator_ == "**"
+            and isinstance(left, int)
+            and isinstance(right, int)
+            and abs(left) > 1
+            and right > 0
+        ):
+            _refuse_if_larger(abs(left).bit_length() * right // 8, "'**'")
         if operator_ == "%" and isinstance(left, str):
             _check_format(left, right)
         if operator_ == "+" and isinstance(left, str | list | tuple):

@@ -72,6 +72,18 @@ def unsafe_constructs(text: str) -> list[tuple[int, str]]:
     return found
 
 
+def _attribute_read(node: nodes.Node) -> object:
+    """The attribute name a node reads (`x.a`, `x['a']`, `x | attr('a')`), or None."""
+    if isinstance(node, nodes.Getattr):
+        return node.attr
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        return node.arg.value
+    if isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
+        first = node.args[0]
+        return first.value if isinstance(first, nodes.Const) else None
+    return None
+
+
 def _walk(node: nodes.Node, loops: int, found: list[tuple[int, str]]) -> None:
     line = node.lineno or 1
     for kind, name in FORBIDDEN_NODES.items():
@@ -82,14 +94,7 @@ def _walk(node: nodes.Node, loops: int, found: list[tuple[int, str]]) -> None:
             found.append((line, "a loop inside a loop is not allowed in a message"))
         if node.recursive:
             found.append((line, "recursive loops are not allowed in a message"))
-    attr = None
-    if isinstance(node, nodes.Getattr):
-        attr = node.attr
-    elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
-        attr = node.arg.value
-    elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
-        first = node.args[0]
-        attr = first.value if isinstance(first, nodes.Const) else None
+    attr = _attribute_read(node)
     if isinstance(attr, str) and (attr.startswith("_") or attr in ("mro", "func_globals")):
         found.append((line, f"'{attr}' is not accessible in a message"))
     if isinstance(attr, str) and attr in BLOCKED_STR_METHODS and isinstance(node, nodes.Getattr):

@@ -89,7 +89,7 @@ class CollectorTimer:
         self.pauses: list[float] = []
         self._started = 0.0
 
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
+    def __call__(self, phase: str, _info: dict[str, int]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
         else:

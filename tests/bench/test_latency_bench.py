@@ -79,7 +79,7 @@ def schedule(run: int, start: float, count: int) -> list[tuple[float, str, bytes
     return out
 
 
-async def measure(
+async def measure(  # noqa: C901 - one measured run, step by step; read top to bottom
     bootstrap: str, topics: dict[str, str], run: int, seconds: float = SECONDS, relay: bool = False
 ) -> dict[str, float]:
     """One paced run: latencies of every alert whose evidence we produced.

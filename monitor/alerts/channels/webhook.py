@@ -90,15 +90,17 @@ class WebhookChannel:
             headers[SIGNATURE_HEADER] = sign(self.secret, stamp, body)
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                async with session.post(self.url, data=body, headers=headers) as response:
-                    if response.status < 300:
-                        return
-                    detail = (await response.text())[:200]
-                    raise ChannelError(
-                        self.redactor.redact(f"{self.name} answered {response.status}: {detail}"),
-                        retryable=response.status in RETRYABLE_STATUS,
-                    )
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.post(self.url, data=body, headers=headers) as response,
+            ):
+                if response.status < 300:
+                    return
+                detail = (await response.text())[:200]
+                raise ChannelError(
+                    self.redactor.redact(f"{self.name} answered {response.status}: {detail}"),
+                    retryable=response.status in RETRYABLE_STATUS,
+                )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ChannelError(
                 self.redactor.redact(f"{self.name}: {type(exc).__name__}: {exc}"), retryable=True

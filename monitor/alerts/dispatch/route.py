@@ -72,10 +72,7 @@ class Route:
 
     def group_key(self, labels: dict[str, str]) -> str:
         """The group an alert joins on this route: the values of its `group_by` labels."""
-        if self.group_by == ("...",):
-            names = sorted(labels)
-        else:
-            names = list(self.group_by)
+        names = sorted(labels) if self.group_by == ("...",) else list(self.group_by)
         values = ",".join(f"{name}={labels.get(name, '')}" for name in names)
         return f"{self.path}:{{{values}}}"
 

@@ -46,9 +46,12 @@ def step(ctx: StepContext, rule: CompiledDuring, state: KeyState, event: EventRe
                 state.held.append(Held(slot=CLOSE, event=event, link=event_key(opened)))
     if rule.then.accepts(event):
         for opened in state.events_in("open"):
-            if opened.time <= event.time and not _closed_before(state, opened, event):
-                if ctx.holds(rule.then, {"open": opened, "then": event}):
-                    _alert(ctx, state, opened, event, findings)
+            if (
+                opened.time <= event.time
+                and not _closed_before(state, opened, event)
+                and ctx.holds(rule.then, {"open": opened, "then": event})
+            ):
+                _alert(ctx, state, opened, event, findings)
         state.held.append(Held(slot="then", event=event))
     findings.extend(resolve(ctx, state, event))
     return findings
