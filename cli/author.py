@@ -84,26 +84,12 @@ def replay_command(
         delay = parse_offset(lateness)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--lateness") from None
-    if (events is None) == (topic is None):
-        raise typer.BadParameter("give an EVENTS file or --topic", param_hint="EVENTS")
-    if events is not None and str(events) != "-" and not events.is_file():
-        raise typer.BadParameter(f"{events} is not a file", param_hint="EVENTS")
-    if topic is not None and since is None:
-        raise typer.BadParameter("--topic needs --since (e.g. 7d)", param_hint="--since")
-    if (since is not None or until is not None) and topic is None:
-        raise typer.BadParameter("--since and --until go with --topic", param_hint="--since")
-    if records and as_topic is None:
-        raise typer.BadParameter("--records needs --as-topic", param_hint="--records")
+    _check_sources(events, topic, since, until, records=records, as_topic=as_topic)
     candidate = _load(rules, err)
     old = _load(baseline, err) if baseline is not None else None
     if candidate is None or (baseline is not None and old is None):
         raise typer.Exit(1)
-    decode_line = None
-    if as_topic is not None:
-        where = sources or Settings().sources_path
-        decode_line = raw_decoder(as_topic, where, records=records, err=err)
-        if decode_line is None:
-            raise typer.Exit(1)
+    decode_line = _topic_decoder(as_topic, sources, records=records, err=err)
     lines: list[bytes] = []
     if topic is not None and since is not None:
         start = parse_moment(since, "--since")
@@ -133,6 +119,42 @@ def replay_command(
             f"({len(before.alerts)} -> {len(result.alerts)} alerts)"
         )
     _print_rejected(result, err)
+
+
+def _topic_decoder(
+    as_topic: str | None, sources: Path | None, *, records: bool, err: Console
+) -> Callable[[bytes], Event | None] | None:
+    """With --as-topic, the mapping that turns a line into an event (exit 1 if it has errors)."""
+    if as_topic is None:
+        return None
+    decode_line = raw_decoder(
+        as_topic, sources or Settings().sources_path, records=records, err=err
+    )
+    if decode_line is None:
+        raise typer.Exit(1)
+    return decode_line
+
+
+def _check_sources(
+    events: Path | None,
+    topic: str | None,
+    since: str | None,
+    until: str | None,
+    *,
+    records: bool,
+    as_topic: str | None,
+) -> None:
+    """Reject option combinations `replay` cannot honour (typer.BadParameter)."""
+    if (events is None) == (topic is None):
+        raise typer.BadParameter("give an EVENTS file or --topic", param_hint="EVENTS")
+    if events is not None and str(events) != "-" and not events.is_file():
+        raise typer.BadParameter(f"{events} is not a file", param_hint="EVENTS")
+    if topic is not None and since is None:
+        raise typer.BadParameter("--topic needs --since (e.g. 7d)", param_hint="--since")
+    if (since is not None or until is not None) and topic is None:
+        raise typer.BadParameter("--since and --until go with --topic", param_hint="--since")
+    if records and as_topic is None:
+        raise typer.BadParameter("--records needs --as-topic", param_hint="--records")
 
 
 def test_command(

@@ -103,20 +103,8 @@ def replay(
     for line_no, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
-        try:
-            mapped = to_event(raw)
-            if mapped is None:
-                result.skipped += 1
-                continue
-            event = mapped
-            if buffer.is_too_late(event):
-                raise Rejected(
-                    RejectReason.TOO_LATE,
-                    f"event time {event.time.isoformat()} is behind the watermark "
-                    f"{buffer.watermark.isoformat()} (lateness {format_duration(lateness)})",
-                )
-        except Rejected as rejected:
-            result.rejected.append(RejectedLine(line_no, rejected.reason, rejected.detail))
+        event = _admit(raw, line_no, to_event, buffer, result)
+        if event is None:
             continue
         result.events += 1
         if event.time < buffer.highest:
@@ -134,16 +122,46 @@ def replay(
         result.duplicates += ruleset.duplicates > seen
     if clock is not None:
         emit(detector.advance(buffer.highest))
+    _count_pending(detector, result)
+    result.eval_errors = Counter(ruleset.eval_errors)
+    result.eval_errors.subtract(errors_before)
+    result.eval_errors = +result.eval_errors
+    return result
+
+
+def _admit(
+    raw: bytes,
+    line_no: int,
+    to_event: Callable[[bytes], Event | None],
+    buffer: ReorderBuffer,
+    result: ReplayResult,
+) -> Event | None:
+    """The line's event, or None: skipped, or rejected (recorded in `result`)."""
+    try:
+        event = to_event(raw)
+        if event is None:
+            result.skipped += 1
+            return None
+        if buffer.is_too_late(event):
+            raise Rejected(
+                RejectReason.TOO_LATE,
+                f"event time {event.time.isoformat()} is behind the watermark "
+                f"{buffer.watermark.isoformat()} (lateness {format_duration(buffer.lateness)})",
+            )
+    except Rejected as rejected:
+        result.rejected.append(RejectedLine(line_no, rejected.reason, rejected.detail))
+        return None
+    return event
+
+
+def _count_pending(detector: WatermarkDetector, result: ReplayResult) -> None:
+    """Expectations still open at the end of the file: how many per rule, and the next due."""
     for (rule_id, _), state in detector.states.items():
         for expectation in state.expectations:
             if expectation.breached_at is None:
                 result.pending[rule_id] += 1
                 known = result.next_due.get(rule_id)
                 result.next_due[rule_id] = min(known or expectation.due, expectation.due)
-    result.eval_errors = Counter(ruleset.eval_errors)
-    result.eval_errors.subtract(errors_before)
-    result.eval_errors = +result.eval_errors
-    return result
 
 
 def _step(
