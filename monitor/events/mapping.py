@@ -13,7 +13,7 @@ to CEL once (a `cel.Context`), and every later CEL field of the record reuses it
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -91,16 +91,7 @@ class CompiledField:
             if result is not FAILED:
                 return result  # else evaluate the whole expression below, to name the error
         if self.path is not None:
-            node: Any = scope[self.path[0]]
-            for depth, key in enumerate(self.path[1:], start=1):
-                if not isinstance(node, dict):
-                    where = ".".join(self.path[:depth])
-                    raise MappingFailed(self.name, f"{where} is {_kind(node)}, not a map")
-                if key not in node:
-                    where = ".".join(self.path[:depth])
-                    raise MappingFailed(self.name, f"{where} has no key '{key}'")
-                node = node[key]
-            return node
+            return _follow(self.name, self.path, scope)
         try:
             return self.program.execute(context.get(scope))
         except KeyError as exc:
@@ -173,6 +164,32 @@ class SourceMappings:
         return cls({s.topic: s for s in sources})
 
 
+def _follow(name: str, path: Sequence[str], scope: Mapping[str, Any]) -> Any:
+    """The value at a dotted path in the record's scope; MappingFailed naming where it stops."""
+    node: Any = scope[path[0]]
+    for depth, key in enumerate(path[1:], start=1):
+        if not isinstance(node, dict):
+            raise MappingFailed(name, f"{'.'.join(path[:depth])} is {_kind(node)}, not a map")
+        if key not in node:
+            raise MappingFailed(name, f"{'.'.join(path[:depth])} has no key '{key}'")
+        node = node[key]
+    return node
+
+
+def _event_source(source: CompiledSource, scope: Mapping[str, Any], context: _Context) -> str:
+    """The event's `source`: mapped (and inside the mapping's department), or the department."""
+    if source.source is None:
+        return source.department or ""
+    event_source = _text(source.source, scope, context)
+    if source.department and department_of(event_source) != source.department:
+        raise MappingFailed(
+            "source",
+            f"'{event_source}' is not in department '{source.department}' (its first "
+            "segment must be the department)",
+        )
+    return event_source
+
+
 def evaluate(
     source: CompiledSource,
     record: RawRecord,
@@ -198,15 +215,7 @@ def evaluate(
             return None
         if keep is not True:
             raise MappingFailed("when", f"must be true or false, got {_kind(keep)}")
-    event_source = source.department or ""
-    if source.source is not None:
-        event_source = _text(source.source, scope, context)
-        if source.department and department_of(event_source) != source.department:
-            raise MappingFailed(
-                "source",
-                f"'{event_source}' is not in department '{source.department}' (its first "
-                "segment must be the department)",
-            )
+    event_source = _event_source(source, scope, context)
     event_id = _text(source.id, scope, context)
     event_type = _text(source.type, scope, context)
     moment = to_time(source.time.value(scope, context), source.time_unit)

@@ -62,12 +62,12 @@ class Native:
         object.__setattr__(self, "run", _closure(self))
 
 
-def _closure(node: Native) -> Callable[[Mapping[str, Any]], Any]:
+def _closure(node: Native) -> Callable[[Mapping[str, Any]], Any]:  # noqa: C901 - one flat branch per node kind
     """`node` as a function of the record's scope giving its value or `FAILED`."""
     kind, steps, operand = node.kind, node.steps, node.operand
     runs = [part.run for part in node.parts]
     if kind == "lit":
-        return lambda scope: operand
+        return lambda _scope: operand
     if kind == "path":
         return lambda scope: _read(scope, steps)
     if kind == "concat":
