@@ -27,6 +27,7 @@ from tests.integration.harness import ROOT, Deployment, WorkerProcess, read_unti
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret-signing-key-for-tests"  # noqa: S105 - a test key for a local receiver
+SHORT_SECRET = "k3y9z"  # noqa: S105 - a token in a local receiver's URL
 
 
 def alert(
@@ -267,14 +268,16 @@ def test_outage_is_retried_in_order_and_a_dead_receiver_dead_letters(
 ) -> None:
     flaky, dead = Recorder(fail_first=6), Recorder(always_fail=True)
     httpserver.expect_request("/flaky", method="POST").respond_with_handler(flaky)
-    httpserver.expect_request("/dead", method="POST").respond_with_handler(dead)
+    # the dead receiver's URL holds a 5-character secret: it must not show in any log line or
+    # dead-letter reason (short secrets were ignored by the redactor)
+    httpserver.expect_request(f"/dead/{SHORT_SECRET}", method="POST").respond_with_handler(dead)
     alerting = f"""
 version: 1
 receivers:
   - name: flaky
     channels: [{{url: "{httpserver.url_for("/flaky")}", type: webhook}}]
   - name: dead
-    channels: [{{url: "{httpserver.url_for("/dead")}", type: webhook}}]
+    channels: [{{url: "{httpserver.url_for("/dead")}/${{CX_TEST_SHORT}}", type: webhook}}]
 route:
   receiver: flaky
   group_by: [rule]
@@ -286,7 +289,9 @@ route:
 """
     batch = [alert(n, "steady", ["sales", "onboarding"]) for n in range(6)]
     doomed = alert(99, "doomed", ["billing", "support"])
-    with notifier(deployment, alerting, CXMON_NOTIFY_MAX_AGE_S="3") as (proc, env):
+    with notifier(
+        deployment, alerting, CXMON_NOTIFY_MAX_AGE_S="3", CX_TEST_SHORT=SHORT_SECRET
+    ) as (proc, env):
         produce(deployment, *batch[:3])
         wait_for(lambda: flaky.calls >= 2, "the outage to begin", proc)
         produce(deployment, *batch[3:], doomed)
@@ -301,6 +306,12 @@ route:
     assert b"answered 500" in headers["cx_dead_letter_reason"] and headers["cx_receiver"] == b"dead"
     assert json.loads(dlq[0].value)["fingerprint"] == doomed.fingerprint
     assert dead_lettered == 1 and len(dead.accepted) == 0
+    assert dead.calls >= 1  # the secret did reach the receiver, in the URL
+    log = proc.log()
+    assert SHORT_SECRET not in log and SHORT_SECRET.encode() not in headers["cx_dead_letter_reason"]
+    assert "/dead/***" in log, log
+    # RedactingFilter kept log records formattable, and the notifier names itself when ready
+    assert "--- Logging error ---" not in log and "cxmon worker ready" not in log
 
 
 def read_topic(
