@@ -381,6 +381,12 @@ class NotifierMetrics:
             ["rule"],
             registry=registry,
         )
+        self.resent = Counter(
+            "cxmon_notifications_resent_total",
+            "Alerts sent again because a notifier stopped while sending them (it recorded the "
+            "intent, not the outcome): the channel may have them twice",
+            registry=registry,
+        )
         self.dead_lettered = Counter(
             "cxmon_alerts_dead_lettered_total",
             "Alerts written to the alerts dead-letter topic after the last retry, by receiver",

@@ -150,6 +150,12 @@ class Settings(BaseSettings):
     board_keep_resolved_s: float = Field(
         default=86400.0, gt=0, description="how long the board lists resolved conflicts"
     )
+    stop_timeout_s: float = Field(
+        default=25.0,
+        gt=0,
+        description="after SIGTERM, a worker or notifier that has not stopped by then exits "
+        "(keep it under the platform's grace period, 30 s on Kubernetes)",
+    )
     ready_file: Path | None = Field(default=None, description="touched once the worker is ready")
     # Group membership: the defaults suit a production cluster; the embedded broker in
     # `make demo` and the tests uses the fast profile (see README, "Start-up time").

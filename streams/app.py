@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -135,6 +136,36 @@ def new_worker(app: faust.App, settings: Settings) -> faust.Worker:
     and filters in its handler, so every debug call on the hot path (one per message sent)
     builds a log record that is then thrown away.
     """
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker = DeadlineWorker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker.stop_timeout_s = settings.stop_timeout_s
     worker.spinner = None
     return worker
+
+
+class DeadlineWorker(faust.Worker):
+    """A Faust worker that exits at most `stop_timeout_s` after SIGTERM or SIGINT.
+
+    Faust's stop flushes and commits through the broker; with the broker gone it retries for
+    far longer than a platform's grace period (35 s and more were seen), and a supervisor then
+    kills it without a word. A timer thread, which runs even while the loop is stuck, ends the
+    process at the deadline with a logged reason and exit code 1. What was not committed is
+    processed again by the next worker (at-least-once), as after a crash.
+    """
+
+    stop_timeout_s = 25.0
+
+    def _schedule_shutdown(self, signal: Any) -> None:
+        if not self._signal_stop_time:
+            timer = threading.Timer(self.stop_timeout_s, self._stop_overdue)
+            timer.daemon = True
+            timer.start()
+        super()._schedule_shutdown(signal)
+
+    def _stop_overdue(self) -> None:
+        log.error(
+            "still stopping %.0f s after the signal (is the broker reachable?); exiting now "
+            "(setting stop_timeout_s)",
+            self.stop_timeout_s,
+        )
+        logging.shutdown()
+        os._exit(1)

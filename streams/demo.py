@@ -16,14 +16,22 @@ WORK = Path(".cxmon/demo")
 
 
 def _spawn(
-    args: list[str], env: dict[str, str], output: Path | None = None
+    args: list[str],
+    env: dict[str, str],
+    children: list[subprocess.Popen[bytes]],
+    output: Path | None = None,
 ) -> subprocess.Popen[bytes]:
+    """Start a process in its own session and record it in `children` at once, so a stop that
+    comes before the caller has it in hand still stops it."""
     if output is None:
-        return subprocess.Popen(args, env=env, start_new_session=True)  # noqa: S603
-    with output.open("wb") as log:
-        return subprocess.Popen(  # noqa: S603
-            args, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
-        )
+        child = subprocess.Popen(args, env=env, start_new_session=True)  # noqa: S603
+    else:
+        with output.open("wb") as log:
+            child = subprocess.Popen(  # noqa: S603
+                args, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+            )
+    children.append(child)
+    return child
 
 
 def _stop(process: subprocess.Popen[bytes] | None, timeout_s: float = 10.0) -> None:
@@ -52,9 +60,7 @@ def run_demo(rules: Path, metrics_port: int, rate: float, sources: Path = Path("
     WORK.mkdir(parents=True, exist_ok=True)
     ready = WORK / "worker.ready"
     ready.unlink(missing_ok=True)
-    worker: subprocess.Popen[bytes] | None = None
-    simulator: subprocess.Popen[bytes] | None = None
-    notifier: subprocess.Popen[bytes] | None = None
+    children: list[subprocess.Popen[bytes]] = []
     notifications = WORK / "notifications.log"
     print("demo: starting the embedded Kafka-compatible broker ...", flush=True)
     with EmbeddedBroker(log_path=WORK / "broker.log") as broker:
@@ -74,7 +80,7 @@ def run_demo(rules: Path, metrics_port: int, rate: float, sources: Path = Path("
         try:
             started = time.monotonic()
             print(f"demo: broker on {broker.bootstrap}; starting a worker ...", flush=True)
-            worker = _spawn([*cxmon, "run"], env)
+            worker = _spawn([*cxmon, "run"], env, children)
             while not ready.exists():
                 if worker.poll() is not None:
                     print("demo: the worker exited; see the messages above", flush=True)
@@ -94,7 +100,7 @@ def run_demo(rules: Path, metrics_port: int, rate: float, sources: Path = Path("
             )
             # The notifier routes the same alerts as teams would get them (alerting.yaml; with no
             # channel secrets exported, everything goes to its console receiver).
-            notifier = _spawn([*cxmon, "notify"], env, output=notifications)
+            _spawn([*cxmon, "notify"], env, children, output=notifications)
             print(
                 f"demo: notifier running; what teams would receive is in {notifications}, "
                 f"its metrics on http://127.0.0.1:{metrics_port + 1}/metrics\n"
@@ -104,7 +110,7 @@ def run_demo(rules: Path, metrics_port: int, rate: float, sources: Path = Path("
             # Billing's charges and refunds come as the payment platform's webhooks, as they
             # would without changing its system; sources/payments.yaml maps them (docs/sources.md).
             simulate = [*cxmon, "simulate", "--rate", str(rate), "--raw", "billing"]
-            simulator = _spawn(simulate, env)
+            _spawn(simulate, env, children)
             while worker.poll() is None:
                 time.sleep(0.2)
             return worker.returncode or 0
@@ -112,6 +118,9 @@ def run_demo(rules: Path, metrics_port: int, rate: float, sources: Path = Path("
             print("\ndemo: stopping ...", flush=True)
             return 0
         finally:
-            _stop(simulator)
-            _stop(notifier)
-            _stop(worker)
+            # A second Ctrl-C (or a TERM that make forwards twice) must not cut this short: it
+            # would leave the worker running against a broker that is about to stop.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for child in reversed(children):  # the simulator first, the worker last
+                _stop(child)

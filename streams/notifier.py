@@ -163,10 +163,13 @@ class KafkaOutbox:
             headers=headers,
         )
 
-    async def mark_seen(self, fingerprint: str, status: str) -> None:
-        """Record a delivered (fingerprint, status) on the compacted topic."""
+    async def mark_seen(self, fingerprint: str, status: str | None) -> None:
+        """Record a delivered (fingerprint, status), or an intent (None: its tombstone), on
+        the compacted topic."""
         await self.producer.send_and_wait(
-            self.settings.topic_notified, key=fingerprint.encode(), value=status.encode()
+            self.settings.topic_notified,
+            key=fingerprint.encode(),
+            value=status.encode() if status is not None else None,
         )
 
 
@@ -203,7 +206,9 @@ class Notifier:
             max_age=timedelta(seconds=settings.notify_max_age_s),
         )
         stages = build_stages(self.silences, metrics, policy, self.outbox)
-        self.dispatcher = Dispatcher(config.root, self.receivers, stages, self.seen)
+        self.dispatcher = Dispatcher(
+            config.root, self.receivers, stages, self.seen, on_resent=metrics.resent.inc
+        )
         self.metrics = metrics
         self.views = [
             CompactedView(

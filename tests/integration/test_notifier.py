@@ -4,6 +4,7 @@ SMTP receivers (webhook, Apprise json://, Apprise mailto://), with silences and 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -289,9 +290,10 @@ route:
 """
     batch = [alert(n, "steady", ["sales", "onboarding"]) for n in range(6)]
     doomed = alert(99, "doomed", ["billing", "support"])
-    with notifier(
-        deployment, alerting, CXMON_NOTIFY_MAX_AGE_S="3", CX_TEST_SHORT=SHORT_SECRET
-    ) as (proc, env):
+    with notifier(deployment, alerting, CXMON_NOTIFY_MAX_AGE_S="3", CX_TEST_SHORT=SHORT_SECRET) as (
+        proc,
+        env,
+    ):
         produce(deployment, *batch[:3])
         wait_for(lambda: flaky.calls >= 2, "the outage to begin", proc)
         produce(deployment, *batch[3:], doomed)
@@ -393,3 +395,62 @@ route:
         wait_for(lambda: len(fingerprints(team)) >= 1, "delivery after the expiry", proc)
     assert silence_id in listed.stdout and "rule=noisy owners=billing" in listed.stdout
     assert fingerprints(team) == [heard.fingerprint], proc.log()
+
+
+class SlowRecorder(Recorder):
+    """Takes each notification in, then answers only `hold_s` later (a slow receiver)."""
+
+    def __init__(self, hold_s: float) -> None:
+        super().__init__()
+        self.hold_s = hold_s
+
+    def __call__(self, request: Request) -> Response:
+        self.calls += 1
+        self.accepted.append((dict(request.headers), request.get_data()))
+        time.sleep(self.hold_s)
+        return Response("ok", status=200)
+
+
+def test_a_crash_while_sending_repeats_at_most_the_notifications_in_flight(
+    deployment: Deployment, httpserver: HTTPServer
+) -> None:
+    """kill -9 while a slow receiver holds notifications of several groups: after the restart
+    every alert arrives, and what arrives twice is what was in flight, no more, each logged and
+    counted as sent again (the notifier recorded its intent before sending)."""
+    slow = SlowRecorder(hold_s=3)
+    httpserver.expect_request("/slow", method="POST").respond_with_handler(slow)
+    alerting = f"""
+version: 1
+receivers:
+  - name: slow
+    channels: [{{url: "{httpserver.url_for("/slow")}", type: webhook}}]
+route:
+  receiver: slow
+  group_by: [rule]
+  group_wait: 0s
+  group_interval: 0s
+"""
+    alerts = [alert(n, f"rule-{n}", ["sales", "onboarding"]) for n in range(8)]  # 8 groups
+    with notifier(deployment, alerting) as (proc, _):
+        produce(deployment, *alerts)
+        wait_for(lambda: len(slow.accepted) >= 2, "the receiver to hold two notifications", proc)
+        proc.stop(signal.SIGKILL)
+    slow.hold_s = 0
+    with notifier(deployment, alerting) as (proc, _):
+        wait_for(
+            lambda: (
+                metric(proc, "cxmon_notifier_alerts_received_total") >= len(alerts)
+                and metric(proc, "cxmon_notifier_pending_alerts") == 0
+            ),
+            "the restarted notifier to handle every alert",
+            proc,
+            timeout_s=40,
+        )
+        resent = metric(proc, "cxmon_notifications_resent_total")
+        log = proc.log()
+    received = fingerprints(slow)
+    assert set(received) == {a.fingerprint for a in alerts}
+    twice = {f for f in received if received.count(f) > 1}
+    # each of the 8 groups had one notification in flight: that, and only that, may repeat
+    assert 1 <= resent <= len(alerts), (resent, received)
+    assert twice and all(f in log for f in twice), (twice, log)

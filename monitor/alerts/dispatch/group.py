@@ -41,6 +41,7 @@ class Ticket:
     ack: Callable[[], None]
     remaining: int = 0
     sealed: bool = False
+    routes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Dispatcher:
         max_in_flight: int = 10000,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        on_resent: Callable[[int], None] | None = None,
     ) -> None:
         self.root = root
         self.receivers = receivers
@@ -80,6 +82,8 @@ class Dispatcher:
         self.groups: dict[tuple[str, str], Group] = {}
         self.in_flight = 0
         self.duplicates = 0
+        self.resent = 0  # alerts sent again after a crash left their intent recorded
+        self.on_resent = on_resent
         self._room = asyncio.Condition()
 
     async def submit(self, alert: Alert, ack: Callable[[], None]) -> list[Route]:
@@ -99,6 +103,7 @@ class Dispatcher:
             group = self._group(route, route.group_key(labels))
             group.pending.append(ticket)
             ticket.remaining += 1
+            ticket.routes.append(route.path)
             if alert.status == "firing" and route.repeat_interval > timedelta(0):
                 group.firing[alert.fingerprint] = alert
             else:
@@ -152,7 +157,22 @@ class Dispatcher:
 
     async def _notify(self, group: Group, batch: list[Ticket]) -> None:
         ctx = StageContext(group.receiver, group.route, group.key, utcnow())
-        await run_pipeline(self.stages, ctx, [t.alert for t in batch])
+        alerts = [t.alert for t in batch]
+        path = group.route.path
+        again = [a for a in alerts if self.seen.intended(a, path)]
+        if again:
+            self.resent += len(again)
+            if self.on_resent is not None:
+                self.on_resent(len(again))
+            log.warning(
+                "%d alert(s) of group %s were being sent when a notifier stopped; the channel "
+                "may get them twice: %s",
+                len(again),
+                group.key,
+                ", ".join(f"{a.fingerprint} ({a.status})" for a in again),
+            )
+        await self.seen.intend(alerts, path)
+        await run_pipeline(self.stages, ctx, alerts)
         group.last_sent = self.clock()
         for ticket in batch:
             ticket.remaining -= 1
@@ -170,7 +190,7 @@ class Dispatcher:
         group.last_sent = self.clock()
 
     async def _complete(self, ticket: Ticket) -> None:
-        await self.seen.record(ticket.alert)
+        await self.seen.record(ticket.alert, ticket.routes)
         ticket.ack()
         async with self._room:
             self.in_flight -= 1
