@@ -206,9 +206,8 @@ class Notifier:
             max_age=timedelta(seconds=settings.notify_max_age_s),
         )
         stages = build_stages(self.silences, metrics, policy, self.outbox)
-        self.dispatcher = Dispatcher(
-            config.root, self.receivers, stages, self.seen, on_resent=metrics.resent.inc
-        )
+        self.dispatcher = Dispatcher(config.root, self.receivers, stages, self.seen)
+        self.dispatcher.on_resent = metrics.resent.inc
         self.metrics = metrics
         self.views = [
             CompactedView(

@@ -70,7 +70,6 @@ class Dispatcher:
         max_in_flight: int = 10000,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
-        on_resent: Callable[[int], None] | None = None,
     ) -> None:
         self.root = root
         self.receivers = receivers
@@ -83,7 +82,7 @@ class Dispatcher:
         self.in_flight = 0
         self.duplicates = 0
         self.resent = 0  # alerts sent again after a crash left their intent recorded
-        self.on_resent = on_resent
+        self.on_resent: Callable[[int], None] | None = None  # told how many were resent
         self._room = asyncio.Condition()
 
     async def submit(self, alert: Alert, ack: Callable[[], None]) -> list[Route]:
