@@ -30,11 +30,18 @@ RULE = 'rule=~"$rule"'
 FIRING = f'cxmon_conflicts_total{{status="firing",{RULE},{GAP}}}'
 RESOLVED = f'cxmon_conflicts_total{{status="resolved",{RULE},{GAP}}}'
 BREACHES = f'cxmon_conflicts_total{{kind="stalled",status="firing",{RULE},{GAP}}}'
-EARLIER = "$compare earlier"
+EARLIER = "${compare:text}"  # "a week earlier": the chosen option's text
 KEEP = "${datasource:queryparam}&${__url_time_range}"
+# In a table the clicked cell is the rule (`__value`); in a bar gauge each bar is a series.
 BY_RULE = link("Show only this rule", f"/d/cxmon-gap-overview/?var-rule=${{__value.raw}}&{KEEP}")
+BY_RULE_BAR = link(
+    "Show only this rule", f"/d/cxmon-gap-overview/?var-rule=${{__field.labels.rule}}&{KEEP}"
+)
 HANDOFF_RULE = link(
     "Show only this handoff", f"/d/cxmon-handoffs/?var-rule=${{__value.raw}}&{KEEP}"
+)
+HANDOFF_RULE_BAR = link(
+    "Show only this handoff", f"/d/cxmon-handoffs/?var-rule=${{__field.labels.rule}}&{KEEP}"
 )
 BY_PAIR = link(
     "Show only this department pair",
@@ -74,7 +81,7 @@ def _reloads() -> Panel:
 
 
 def _now_and_before(expr: str) -> tuple[tuple[str, str], tuple[str, str]]:
-    """A range count now and `$compare` earlier, rounded: increase() extrapolates (2.18 for 2)."""
+    """A range count now and `${compare:text}` earlier, rounded: increase() extrapolates (2.18 for 2)."""
     return (
         (f"round(sum(increase({expr}[$__range])))", "this period"),
         (f"round(sum(increase({expr}[$__range] offset $compare)))", EARLIER),
@@ -91,14 +98,14 @@ def gap_overview() -> Panel:
         [
             stat(
                 "Conflicts",
-                "Firing alerts raised in the selected range, and in the same range $compare "
+                "Firing alerts raised in the selected range, and in the same range ${compare:text} "
                 "earlier.",
                 *_now_and_before(FIRING),
                 steps=NEUTRAL,
             ),
             stat(
                 "SLA breaches",
-                "Stalled handoffs that passed their SLA in the selected range, and $compare "
+                "Stalled handoffs that passed their SLA in the selected range, and ${compare:text} "
                 "earlier.",
                 *_now_and_before(BREACHES),
                 steps=NEUTRAL,
@@ -127,8 +134,8 @@ def gap_overview() -> Panel:
                 links=[BY_PAIR],
             ),
             gap_map(
-                "Gap map, $compare",
-                "The same map for the same length of time, $compare.",
+                "Gap map, ${compare:text}",
+                "The same map for the same length of time, ${compare:text}.",
                 "round(sum by (from_department, to_department) "
                 f"(increase({FIRING}[$__range] offset $compare)))",
                 links=[BY_PAIR],
@@ -139,22 +146,22 @@ def gap_overview() -> Panel:
                 "that rule.",
                 f"topk(10, round(sum by (rule) (increase({FIRING}[$__range]))))",
                 "{{rule}}",
-                links=[BY_RULE],
+                links=[BY_RULE_BAR],
             ),
             comparison(
-                "Rules: this period and $compare",
-                "Firing alerts by rule in the selected range and in the same range $compare. "
+                "Rules: this period and ${compare:text}",
+                "Firing alerts by rule in the selected range and in the same range ${compare:text}. "
                 "Click a rule to see only it.",
                 f"round(sum by (rule) (increase({FIRING}[$__range])))",
                 f"round(sum by (rule) (increase({FIRING}[$__range] offset $compare)))",
                 by="rule",
-                before_name=EARLIER,
+                before_name="earlier period",
                 links=[BY_RULE],
             ),
             row("Over time"),
             timeseries(
-                "Conflicts per day, this period and $compare",
-                "Firing alerts per day (bars) and per day $compare (dashed line).",
+                "Conflicts per day, this period and ${compare:text}",
+                "Firing alerts per day (bars) and per day ${compare:text} (dashed line).",
                 (f"round(sum(increase({FIRING}[$__interval])))", "this period"),
                 (f"round(sum(increase({FIRING}[$__interval] offset $compare)))", EARLIER),
                 bars="1d",
@@ -239,7 +246,7 @@ def handoffs() -> Panel:
             stat(
                 "Within SLA",
                 "Handoffs whose follow-up arrived by the deadline, as a share of those decided "
-                "in the range (in time + SLA breaches); and $compare earlier.",
+                "in the range (in time + SLA breaches); and ${compare:text}.",
                 (_within_sla(""), "this period"),
                 (_within_sla("", " offset $compare"), EARLIER),
                 unit="percentunit",
@@ -248,7 +255,7 @@ def handoffs() -> Panel:
             ),
             stat(
                 "SLA breaches",
-                "Handoffs that passed their SLA in the selected range; and $compare earlier.",
+                "Handoffs that passed their SLA in the selected range; and ${compare:text}.",
                 *_now_and_before(BREACHES),
                 steps=NEUTRAL,
             ),
@@ -274,7 +281,7 @@ def handoffs() -> Panel:
             ),
             stat(
                 "Handoffs completed",
-                "Follow-ups that arrived (in time or late) in the selected range; and $compare "
+                "Follow-ups that arrived (in time or late) in the selected range; and ${compare:text} "
                 "earlier.",
                 *_now_and_before(f"{HANDOFF}_count{{{RULE}}}"),
                 steps=NEUTRAL,
@@ -282,13 +289,13 @@ def handoffs() -> Panel:
             ),
             row("By rule"),
             comparison(
-                "Within SLA by rule: this period and $compare",
+                "Within SLA by rule: this period and ${compare:text}",
                 "Per rule, handoffs in time as a share of those decided (in time + breaches). "
                 "Empty: no handoff decided in the period. Click a rule to see only it.",
                 _within_sla("rule"),
                 _within_sla("rule", " offset $compare"),
                 by="rule",
-                before_name=EARLIER,
+                before_name="earlier period",
                 unit="percentunit",
                 decimals=1,
                 links=[HANDOFF_RULE],
@@ -301,7 +308,7 @@ def handoffs() -> Panel:
                 "{{rule}}",
                 unit="s",
                 decimals=None,
-                links=[HANDOFF_RULE],
+                links=[HANDOFF_RULE_BAR],
             ),
             bars(
                 "Time to handoff in range: p90 by rule",
@@ -312,15 +319,15 @@ def handoffs() -> Panel:
                 "{{rule}}",
                 unit="s",
                 decimals=None,
-                links=[HANDOFF_RULE],
+                links=[HANDOFF_RULE_BAR],
             ),
             comparison(
-                "SLA breaches by rule: this period and $compare",
+                "SLA breaches by rule: this period and ${compare:text}",
                 "Handoffs that passed their SLA, by rule. Click a rule to see only it.",
                 f"round(sum by (rule) (increase({BREACHES}[$__range])))",
                 f"round(sum by (rule) (increase({BREACHES}[$__range] offset $compare)))",
                 by="rule",
-                before_name=EARLIER,
+                before_name="earlier period",
                 links=[HANDOFF_RULE],
             ),
             row("Over time"),

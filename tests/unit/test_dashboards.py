@@ -249,7 +249,7 @@ def test_rules_link_to_the_rule_filtered_view() -> None:
         linked = [
             p["title"]
             for p in _panels(_board(name))
-            if "var-rule=${__value.raw}" in json.dumps(p.get("fieldConfig", {}))
+            if "var-rule=${__" in json.dumps(p.get("fieldConfig", {}))
         ]
         assert linked, name
 
@@ -300,3 +300,13 @@ def test_monitor_health_annotates_reloads_versions_and_alerts() -> None:
     assert "cxmon_rule_reloads_total" in annotations["Rule reloads"]
     assert "cxmon_build_info" in annotations["Version changes"]
     assert "ALERTS" in annotations["Monitor alerts"]
+
+
+def test_bar_links_name_the_bars_series_and_table_links_the_cell() -> None:
+    for name in BUSINESS:
+        for panel in _panels(_board(name)):
+            links = json.dumps(panel.get("fieldConfig", {}))
+            if panel["type"] == "bargauge" and "var-rule" in links:
+                assert "${__field.labels.rule}" in links and "__value" not in links, panel["title"]
+            if panel["type"] == "table" and "var-rule" in links:
+                assert "${__value.raw}" in links, panel["title"]
