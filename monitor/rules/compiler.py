@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -11,32 +11,21 @@ from monitor.config.locate import Locator
 from monitor.engine.kinds import KINDS, RESOLVE_ON, Kind
 from monitor.engine.kinds.base import slot_matchers
 from monitor.errors import ConfigIssue, IssueCode, SourceLocation
-from monitor.rules.calendar import BusinessCalendar, CalendarError, Window, build_calendar
+from monitor.rules.calendar import BusinessCalendar, Window
 from monitor.rules.compiled import CompiledMatcher, CompiledRule, KeyExpression
-from monitor.rules.expressions import Condition, cel_literal, free_names, parse_error, rewrite
+from monitor.rules.expressions import Condition, free_names, parse_error, rewrite
 from monitor.rules.loader import ParsedFile, ParsedRule
 from monitor.rules.messages import compile_template, template_names
+from monitor.rules.names import Names, collect_names, syntax_issue
 from monitor.rules.schema import BusinessTimeSpec, MatcherSpec
 
 Path = tuple[str | int, ...]
-
-MAX_MACRO_DEPTH = 8
-
-
-@dataclass
-class _Names:
-    """Lists, macros and calendars shared by every file, as CEL replacements."""
-
-    replacements: dict[str, str] = field(default_factory=dict)
-    calendars: dict[str, BusinessCalendar] = field(default_factory=dict)
-    broken_calendars: set[str] = field(default_factory=set)
-    defined_at: dict[str, SourceLocation] = field(default_factory=dict)
 
 
 def compile_rules(files: list[ParsedFile]) -> tuple[list[CompiledRule], list[ConfigIssue]]:
     """Compile every rule of every file; rules with issues are left out."""
     issues: list[ConfigIssue] = []
-    names = _collect_names(files, issues)
+    names = collect_names(files, issues)
     duplicates = _duplicate_ids(files, issues)
     compiled: list[CompiledRule] = []
     for parsed_file in files:
@@ -82,7 +71,7 @@ def _duplicate_ids(files: list[ParsedFile], issues: list[ConfigIssue]) -> set[tu
 
 
 def _raw_expression_issues(
-    raw: dict[str, Any], path: Path, loc: Locator, names: _Names
+    raw: dict[str, Any], path: Path, loc: Locator, names: Names
 ) -> list[ConfigIssue]:
     """CEL and template problems of a rule that failed the schema (so none go unreported)."""
     issues: list[ConfigIssue] = []
@@ -109,79 +98,12 @@ def _raw_expression_issues(
     return issues
 
 
-def _collect_names(files: list[ParsedFile], issues: list[ConfigIssue]) -> _Names:
-    names = _Names()
-    for parsed in files:
-        for name, values in parsed.header.lists.items():
-            if _claim(names, name, parsed.locator, ("lists", name), issues):
-                names.replacements[name] = cel_literal(values)
-        for name, body in parsed.header.macros.items():
-            path: Path = ("macros", name)
-            error = parse_error(body)
-            if error is not None:
-                issues.append(
-                    _syntax_issue(parsed.locator, path, error.line, error.col, error.message, None)
-                )
-                continue
-            if _claim(names, name, parsed.locator, path, issues):
-                names.replacements[name] = f"({body})"
-        _collect_calendars(parsed, names, issues)
-    for name, text in list(names.replacements.items()):
-        for _ in range(MAX_MACRO_DEPTH):
-            expanded = rewrite(text, names.replacements)
-            if expanded == text:
-                break
-            text = expanded
-        names.replacements[name] = text
-    return names
-
-
-def _collect_calendars(parsed: ParsedFile, names: _Names, issues: list[ConfigIssue]) -> None:
-    for name, spec in parsed.header.calendars.items():
-        path: Path = ("calendars", name)
-        try:
-            calendar = build_calendar(
-                name, spec.timezone, list(spec.days), spec.hours, spec.holidays
-            )
-        except CalendarError as exc:
-            names.broken_calendars.add(name)
-            issues.append(
-                ConfigIssue(
-                    IssueCode.WRONG_TYPE,
-                    f"calendar '{name}': {exc}",
-                    parsed.locator.value((*path, *exc.field)),
-                    hint=exc.hint,
-                )
-            )
-            continue
-        if _claim(names, name, parsed.locator, path, issues):
-            names.calendars[name] = calendar
-
-
-def _claim(
-    names: _Names, name: str, locator: Locator, path: Path, issues: list[ConfigIssue]
-) -> bool:
-    where = locator.key(path)
-    if name in names.defined_at:
-        issues.append(
-            ConfigIssue(
-                IssueCode.DUPLICATE_NAME,
-                f"'{name}' is already defined at {names.defined_at[name]}",
-                where,
-                hint="lists, macros and calendars share one namespace across files; rename one",
-            )
-        )
-        return False
-    names.defined_at[name] = where
-    return True
-
-
 def _every_slot() -> tuple[str, ...]:
     """Every matcher slot some kind has, in the order kinds list them."""
     return tuple(dict.fromkeys(slot for kind in KINDS.values() for slot in kind.slots))
 
 
-def _compile_rule(rule: ParsedRule, names: _Names) -> tuple[CompiledRule | None, list[ConfigIssue]]:
+def _compile_rule(rule: ParsedRule, names: Names) -> tuple[CompiledRule | None, list[ConfigIssue]]:
     spec, loc, base = rule.spec, rule.locator, rule.path
     kind = KINDS[spec.kind]
     issues = _kind_issues(rule, kind)
@@ -270,7 +192,7 @@ def _kind_issues(rule: ParsedRule, kind: Kind[Any]) -> list[ConfigIssue]:
 class _Site:
     """Where an expression is compiled: the shared names, the file, the rule, the issue list."""
 
-    names: _Names
+    names: Names
     loc: Locator
     rule_id: str
     issues: list[ConfigIssue]
@@ -300,7 +222,7 @@ def _compile_matcher(
 
 
 def _compile_key(
-    text: str, names: _Names, loc: Locator, path: Path, rule_id: str, issues: list[ConfigIssue]
+    text: str, names: Names, loc: Locator, path: Path, rule_id: str, issues: list[ConfigIssue]
 ) -> KeyExpression | None:
     if text.strip() in ("subject", "event.subject"):
         return KeyExpression(text)
@@ -320,7 +242,7 @@ def _compile_cel(
     names, loc, rule_id, issues = site.names, site.loc, site.rule_id, site.issues
     error = parse_error(text)
     if error is not None:
-        issues.append(_syntax_issue(loc, path, error.line, error.col, error.message, rule_id))
+        issues.append(syntax_issue(loc, path, error.line, error.col, error.message, rule_id))
         return None
     known = {*scope, "event", *names.replacements}
     before = len(issues)
@@ -362,21 +284,9 @@ def _compile_cel(
     return Condition.build(rewrite(text, replacements))
 
 
-def _syntax_issue(
-    loc: Locator, path: Path, line: int, col: int, message: str, rule_id: str | None
-) -> ConfigIssue:
-    return ConfigIssue(
-        IssueCode.CEL_SYNTAX,
-        f"CEL: {message}",
-        loc.inside_scalar(path, line, col),
-        rule_id,
-        "CEL uses && || ! ==, quotes for strings, `x in list` and `has(x.field)`",
-    )
-
-
 def _compile_window(
     spec: timedelta | BusinessTimeSpec | None,
-    names: _Names,
+    names: Names,
     loc: Locator,
     path: Path,
     rule_id: str,
@@ -391,7 +301,7 @@ def _compile_window(
 
 
 def _calendar(
-    name: str, names: _Names, loc: Locator, path: Path, rule_id: str, issues: list[ConfigIssue]
+    name: str, names: Names, loc: Locator, path: Path, rule_id: str, issues: list[ConfigIssue]
 ) -> BusinessCalendar | None:
     """The named calendar; an issue if nobody declared it. A declared calendar with errors has
     its own issue already, so a rule using it is left out without a second one."""
