@@ -197,11 +197,20 @@ def demo(
     sources: Annotated[
         Path, typer.Option(help="source mapping directory (billing comes as raw webhooks)")
     ] = Path("sources"),
+    alerting: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, help="the notifier's alerting file (default: CXMON_ALERTING_PATH)"
+        ),
+    ] = None,
+    simulate: Annotated[
+        bool, typer.Option(help="publish simulated traffic (--no-simulate: only your own events)")
+    ] = True,
 ) -> None:
-    """Embedded broker + worker + simulator on this machine; alerts print live; Ctrl-C stops all."""
+    """Embedded broker + worker + notifier (+ simulator) on this machine; alerts print live; Ctrl-C stops all."""
     from streams.demo import run_demo
 
-    raise typer.Exit(run_demo(rules, metrics_port, rate, sources))
+    raise typer.Exit(run_demo(rules, metrics_port, rate, sources, alerting, simulate))
 
 
 def main() -> None:

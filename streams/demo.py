@@ -51,8 +51,16 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_demo(rules: Path, metrics_port: int, rate: float, sources: Path = Path("sources")) -> int:
-    """Run everything until Ctrl-C or SIGTERM; return an exit code."""
+def run_demo(
+    rules: Path,
+    metrics_port: int,
+    rate: float,
+    sources: Path = Path("sources"),
+    alerting: Path | None = None,
+    simulate: bool = True,
+) -> int:
+    """Run everything until Ctrl-C or SIGTERM; return an exit code. `alerting`: the notifier's
+    file (default: CXMON_ALERTING_PATH); without `simulate`, only the events the user publishes."""
     # SIGTERM (a `kill`, a CI timeout) stops the processes the demo started, as Ctrl-C does;
     # SIGINT too when a shell started the demo in the background with SIGINT ignored.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -75,6 +83,7 @@ def run_demo(rules: Path, metrics_port: int, rate: float, sources: Path = Path("
             "CXMON_DATA_DIR": str(WORK / "data"),
             "CXMON_LOG_LEVEL": "warning",
             "CXMON_NOTIFIER_METRICS_PORT": str(metrics_port + 1),
+            **({"CXMON_ALERTING_PATH": str(alerting.resolve())} if alerting else {}),
         }
         cxmon = [sys.executable, "-m", "cli.main"]
         try:
@@ -94,10 +103,18 @@ def run_demo(rules: Path, metrics_port: int, rate: float, sources: Path = Path("
                 f"metrics on http://127.0.0.1:{metrics_port}/metrics",
                 flush=True,
             )
-            print(
-                "demo: simulating four days of history, then live traffic. Ctrl-C stops.\n",
-                flush=True,
-            )
+            if simulate:
+                print(
+                    "demo: simulating four days of history, then live traffic. Ctrl-C stops.\n",
+                    flush=True,
+                )
+            else:
+                print(
+                    "demo: no simulated traffic; send your own events from another shell with\n"
+                    f"  CXMON_BOOTSTRAP_SERVERS={broker.bootstrap} cxmon publish my-events.jsonl\n"
+                    "Ctrl-C stops.\n",
+                    flush=True,
+                )
             # The notifier routes the same alerts as teams would get them (alerting.yaml; with no
             # channel secrets exported, everything goes to its console receiver).
             _spawn([*cxmon, "notify"], env, children, output=notifications)
@@ -109,8 +126,9 @@ def run_demo(rules: Path, metrics_port: int, rate: float, sources: Path = Path("
             )
             # Billing's charges and refunds come as the payment platform's webhooks, as they
             # would without changing its system; sources/payments.yaml maps them (docs/sources.md).
-            simulate = [*cxmon, "simulate", "--rate", str(rate), "--raw", "billing"]
-            _spawn(simulate, env, children)
+            if simulate:
+                command = [*cxmon, "simulate", "--rate", str(rate), "--raw", "billing"]
+                _spawn(command, env, children)
             while worker.poll() is None:
                 time.sleep(0.2)
             return worker.returncode or 0

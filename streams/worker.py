@@ -51,6 +51,9 @@ def run_worker(settings: Settings) -> None:
         raise RuleError(loaded.errors + sources.errors)
     for issue in sources.issues:
         log.warning("%s", issue)
+    # Faust makes its own directory under this one but not this one's parents: `cxmon run` in a
+    # fresh directory (even with memory://) died with FileNotFoundError on `.cxmon/data`.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     disable_created_metrics()  # type: ignore[no-untyped-call]  # `_created` only clutters
     registry = CollectorRegistry()
     metrics = Metrics(
