@@ -400,3 +400,20 @@ def test_the_baked_alerting_config_works_with_the_compose_environment(
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_alertmanager_receives_the_shipped_receiver_and_its_config_checks(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    url = _env(services["notifier"])["ALERTMANAGER_URL"]
+    assert url.endswith("alertmanager://alertmanager:9093}"), url
+    assert "alertmanager" in services and "9093" in str(services["alertmanager"]["ports"])
+    shipped = _yaml(ROOT / "alerting.yaml")
+    (receiver,) = [r for r in shipped["receivers"] if r["name"] == "alertmanager"]
+    assert receiver["channels"] == ["${ALERTMANAGER_URL}"]
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool is missing: `apt-get install prometheus-alertmanager` (.ci/run does)"
+    config = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+    checked = subprocess.run([amtool, "check-config", str(config)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
