@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         ge=10,
         description="per rule and customer: remembered events/ids beyond it evict the oldest",
     )
+    max_state_bytes: int = Field(
+        default=512 * 1024,
+        ge=4096,
+        description="per rule and customer: a state (one changelog record) larger than this "
+        "drops its oldest entries",
+    )
     max_event_series: int = Field(
         default=1000,
         ge=1,

@@ -376,10 +376,33 @@ class Detection:
         # A stored due time is only a hint for re-indexing after a rebalance, and an early one is
         # safe, so an event or a sweep that changed nothing else does not write the changelog.
         if previous is None or {**previous, "d": encoded["d"]} != encoded:
-            self.topo.state[slot] = encode_stored(encoded)
+            raw = encode_stored(encoded)
+            if self._too_large(raw, state, rule):  # shrunk: store what is left instead
+                self._store(slot, partition, state, rule, swept_at, previous)
+                return
+            self.topo.state[slot] = raw
         if self.due.covers(partition):
             when = due_at.timestamp() if due_at is not None else math.inf
             self.due.set(slot, partition, rule.id, when, waiting, breached, encoded.get("w"))
+
+    def _too_large(self, raw: bytes, state: KeyState, rule: CompiledRule) -> bool:
+        """Whether a state's record is over `max_state_bytes`; if so, its oldest entries are
+        dropped (and counted as evictions) until it fits."""
+        limit = self.settings.max_state_bytes
+        if len(raw) <= limit:
+            return False
+        dropped = state.shrink(limit - 512)  # room for the record's own fields
+        if not dropped:
+            return False  # nothing left to drop: store it as it is
+        self.metrics.state_evictions.labels(rule=rule.id).inc(dropped)
+        log.warning(
+            "rule %s: a state was %d bytes, over max_state_bytes (%d); %d oldest entries dropped",
+            rule.id,
+            len(raw),
+            limit,
+            dropped,
+        )
+        return True
 
     def reload(self, why: str) -> bool:
         """Load the rule files again; swap them in only if they are free of errors.

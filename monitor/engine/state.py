@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -153,6 +154,38 @@ class KeyState:
             self._firing = sorted(self._firing, key=lambda f: f.event_time)[-limit:]
         return dropped
 
+    def shrink(self, limit: int) -> int:
+        """Drop the oldest entries until the state's JSON takes at most about `limit` bytes;
+        returns how many went. Held events keep their whole `data`, so a few large ones make a
+        state (one changelog record) larger than a broker accepts."""
+        entries: list[tuple[datetime, int, str, Any]] = []
+        for h in self._held or []:
+            entries.append((h.event.time, _size(_held_json(h)), "held", h))
+        for e in self._expectations or []:
+            entries.append((e.opened_by.time, _size(_expectation_json(e)), "expectation", e))
+        for f in self._firing or []:
+            bound = {k: ref_json(v) for k, v in f.bindings.items()}
+            entries.append((f.event_time, _size(bound) + 64, "firing", f))
+        for marker, at in self.seen.items():
+            entries.append((at, len(marker) + 40, "seen", marker))
+        total = 64 + sum(size for _, size, _, _ in entries)
+        gone: dict[str, list[Any]] = {"held": [], "expectation": [], "firing": [], "seen": []}
+        for _, size, kind, entry in sorted(entries, key=lambda item: item[0]):
+            if total <= limit:
+                break
+            gone[kind].append(entry)
+            total -= size
+        if gone["held"]:
+            self._held = [h for h in self.held if not any(h is g for g in gone["held"])]
+        if gone["expectation"]:
+            dropped = gone["expectation"]
+            self._expectations = [e for e in self.expectations if not any(e is g for g in dropped)]
+        if gone["firing"]:
+            self._firing = [f for f in self.firing if not any(f is g for g in gone["firing"])]
+        for marker in gone["seen"]:
+            del self.seen[marker]
+        return sum(len(v) for v in gone.values())
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-safe dict for a table."""
         out: dict[str, Any] = {}
@@ -224,6 +257,11 @@ def time_from_json(text: str) -> datetime:
     if type(text) is not str:
         raise TypeError(f"expected an RFC 3339 string, got {text!r}")
     return datetime.fromisoformat(text)
+
+
+def _size(value: Any) -> int:
+    """Bytes of a JSON-safe value as compact JSON (what the table stores)."""
+    return len(json.dumps(value, separators=(",", ":"), default=str))
 
 
 def ref_json(ref: EventRef) -> dict[str, Any]:

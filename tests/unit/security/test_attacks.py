@@ -148,3 +148,31 @@ def test_over_long_types_and_departments_count_as_other() -> None:
     assert 'department="support",type="other"' in text
     assert 'department="other",type="other"' in text
     assert "t" * (MAX_LABEL_CHARS + 1) not in text and "d" * (MAX_LABEL_CHARS + 1) not in text
+
+
+def test_state_over_its_byte_bound_drops_the_oldest_entries() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from monitor.engine.state import Held, KeyState
+    from monitor.events import EventRef
+
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    state = KeyState(
+        held=[
+            Held(
+                "first",
+                EventRef(
+                    f"w{n}",
+                    "support",
+                    "t",
+                    start + timedelta(seconds=n),
+                    "c",
+                    {"note": "x" * 10_000},
+                ),
+            )
+            for n in range(10)
+        ]
+    )
+    assert state.shrink(35_000) == 7
+    assert [h.event.id for h in state.held] == ["w7", "w8", "w9"]
+    assert state.shrink(35_000) == 0
