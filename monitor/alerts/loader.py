@@ -6,15 +6,19 @@ variable is set), so a fresh checkout validates and runs with the console receiv
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from monitor.alerts.config import AlertingFileSpec, ChannelSpec, RouteSpec
 from monitor.alerts.dispatch.route import Route, compile_routes
 from monitor.alerts.secrets import Redactor, SecretError, expand, read_secret_file, variables_in
 from monitor.config import load
-from monitor.config.locate import Locator
+from monitor.config.locate import Locator, to_plain
 from monitor.errors import ConfigIssue, IssueCode
 
 Path_ = tuple[str | int, ...]
@@ -63,16 +67,47 @@ def load_alerting(
     """Parse, schema-check and compile one alerting file; check its channels and secrets."""
     loaded = load(path, AlertingFileSpec)
     spec, locator = loaded.spec, loaded.locator
-    if spec is None or locator is None:
+    if locator is None:
         return AlertingLoad(None, loaded.issues)
-    issues = _check_references(spec, locator)
-    issues.extend(check_channels(spec, locator, env, redactor))
-    compiled, found = compile_routes(spec.route, locator)
-    issues.extend(found)
-    result = AlertingLoad(None, issues)
+    if spec is None:
+        # One run reports everything: with the misspelled keys left out, the rest of the file
+        # is still checked (receivers, regexes, channels); the file stays unusable.
+        lenient = _without_unknown_fields(to_plain(locator.root))
+        if lenient is None:
+            return AlertingLoad(None, loaded.issues)
+        found = loaded.issues + _semantic_issues(lenient, locator, env, redactor)[1]
+        return AlertingLoad(None, sorted(found, key=lambda i: i.location))
+    compiled, issues = _semantic_issues(spec, locator, env, redactor)
+    result = AlertingLoad(None, sorted(issues, key=lambda i: i.location))
     if compiled is not None and not result.errors:
         result.config = AlertingConfig(loaded.file, spec, compiled)
     return result
+
+
+def _semantic_issues(
+    spec: AlertingFileSpec, locator: Locator, env: Mapping[str, str], redactor: Redactor | None
+) -> tuple[Route | None, list[ConfigIssue]]:
+    issues = _check_references(spec, locator)
+    issues.extend(check_channels(spec, locator, env, redactor))
+    compiled, found = compile_routes(spec.route, locator)
+    return compiled, issues + found
+
+
+def _without_unknown_fields(data: Any, rounds: int = 5) -> AlertingFileSpec | None:
+    """The file as a spec with every unknown key dropped, or None if more than those is wrong."""
+    for _ in range(rounds):
+        try:
+            return AlertingFileSpec.model_validate(data)
+        except ValidationError as exc:
+            unknown = [e["loc"] for e in exc.errors() if e["type"] == "extra_forbidden"]
+            if len(unknown) < len(exc.errors()):
+                return None
+            for loc in unknown:
+                node = data
+                for part in loc[:-1]:
+                    node = node[part]
+                node.pop(loc[-1], None)
+    return None
 
 
 def _check_references(spec: AlertingFileSpec, locator: Locator) -> list[ConfigIssue]:
@@ -105,7 +140,7 @@ def _check_references(spec: AlertingFileSpec, locator: Locator) -> list[ConfigIs
                     IssueCode.UNKNOWN_NAME,
                     f"route sends to receiver {route.receiver!r}, which is not defined",
                     locator.value((*at, "receiver")),
-                    hint=f"defined receivers: {', '.join(sorted(seen))}",
+                    hint=_did_you_mean(route.receiver, sorted(seen), "defined receivers"),
                 )
             )
     return issues
@@ -209,3 +244,8 @@ def url_problem(channel: ChannelSpec, url: str) -> str | None:
     if apprise.Apprise.instantiate(url) is None:
         return f"not a URL Apprise understands: {url!r}"
     return None
+
+
+def _did_you_mean(name: str, known: list[str], what: str) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"did you mean '{close[0]}'?" if close else f"{what}: {', '.join(known)}"

@@ -152,7 +152,13 @@ def _matchers(spec: RouteSpec, at: _Where, issues: list[ConfigIssue]) -> list[La
         except re.error as exc:
             where = (at / ("match_re", name)).location()
             issues.append(
-                ConfigIssue(IssueCode.WRONG_TYPE, f"invalid regex for {name!r}: {exc}", where)
+                ConfigIssue(
+                    IssueCode.WRONG_TYPE,
+                    f"invalid regex for {name!r}: {exc}",
+                    where,
+                    hint="a Python regular expression matched against the whole label value, "
+                    "e.g. 'billing-.*'; escape . [ ( | with a backslash to mean themselves",
+                )
             )
     return matchers
 
