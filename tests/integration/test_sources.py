@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -229,12 +231,29 @@ def test_raw_topics_raise_the_alerts_their_cloudevents_raise(broker: Any, tmp_pa
 
     raw_run = Deployment(broker.bootstrap, tmp_path)
     topics = sources_for(raw_run, tmp_path / "sources")
-    with raw_run.worker(RULES, CXMON_SOURCES_PATH=str(tmp_path / "sources")) as worker:
+    sources = tmp_path / "sources"
+    with raw_run.worker(
+        RULES, CXMON_SOURCES_PATH=str(sources), CXMON_RELOAD_INTERVAL_S="0"
+    ) as worker:
         publish(raw_run, *cloud)
         send_raw(raw_run, topics, good + malformed)
         raw_alerts = raw_run.alerts(expect=3, timeout_s=45)
         rejects = raw_run.read("dlq", expect=3, timeout_s=20)
         metrics = scrape(worker.metrics_port)
+        # A broken edit to a mapping is a failed reload; the running mappings keep working.
+        helpdesk = sources / "helpdesk.yaml"
+        helpdesk.write_text(helpdesk.read_text().replace("ticket.updated_at", "tiket.updated_at"))
+        worker.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        failed = 'cxmon_rule_reloads_total{outcome="failure"} 1.0'
+        while failed not in scrape(worker.metrics_port):
+            assert time.monotonic() < deadline, worker.log()
+            time.sleep(0.2)
+        later = [(s, b"T-9", v) for s, _, v in good[:2]]
+        later = [(s, k, v.replace(b"cust-helpdesk", b"cust-after-reload")) for s, k, v in later]
+        send_raw(raw_run, topics, [(s, k, v.replace(b'"T-1"', b'"T-9"')) for s, k, v in later])
+        after_reload = raw_run.alerts(expect=4, timeout_s=45)
+        assert worker.process.poll() is None
 
     # The same events as CloudEvents on cx.events, to a worker with no mappings.
     mappings = load_sources([ROOT / "sources"]).mappings
@@ -252,6 +271,10 @@ def test_raw_topics_raise_the_alerts_their_cloudevents_raise(broker: Any, tmp_pa
         cloud_alerts = cloud_run.alerts(expect=3, timeout_s=45)
 
     assert summary(raw_alerts) == summary(cloud_alerts), worker.log()
+    assert "rule reload (SIGHUP) rejected" in worker.log() and "tiket" in worker.log()
+    assert sorted(
+        a["key"] for a in after_reload if a["key"] not in {a2["key"] for a2 in raw_alerts}
+    ) == ["cust-after-reload"]
     assert [(rule, key) for rule, key, _, _ in summary(raw_alerts)] == [
         ("billing-charges-waived-fee", "cust-pay"),
         ("shipped-after-promised-date", "cust-cdc"),

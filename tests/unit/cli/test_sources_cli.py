@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -73,3 +74,13 @@ def test_replay_records_reads_key_value_and_timestamp(tmp_path: Path) -> None:
     unknown = runner.invoke(app, [*args, "--as-topic", "nope", "--records"])
     assert unknown.exit_code == 1
     assert "no mapping" in unknown.output and "reads topic 'nope'" in unknown.output
+
+
+def test_a_worker_refuses_to_start_on_a_broken_mapping(monkeypatch: Any) -> None:
+    monkeypatch.setenv("CXMON_SOURCES_PATH", str(ROOT / "tests" / "unit" / "bad_sources"))
+    monkeypatch.setenv("CXMON_RULES_PATH", str(RULES))
+    monkeypatch.setenv("CXMON_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # never reached
+    result = runner.invoke(app, ["run"])
+    assert result.exit_code == 1
+    assert "broken.yaml:9:10: error[UNKNOWN_NAME] unknown name 'tiket'" in result.output
+    assert "refusing to start" in result.output
