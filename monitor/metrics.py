@@ -220,20 +220,20 @@ class Metrics:
         for outcome in ("success", "failure"):
             self.rule_reloads.labels(outcome=outcome)
 
-    def count_consumed(self, department: str, type_: str) -> None:
-        """Count one accepted event under its department and type, or "other" over the limit."""
+    def count_consumed(self, department: str, type_: str, count: int = 1) -> None:
+        """Count accepted events under their department and type, or "other" over the limit."""
         child = self._consumed.get((department, type_))
         if child is None:
             child = self._new_consumed(department, type_)
-        child.inc()
+        child.inc(count)
 
-    def count_late(self, department: str) -> None:
-        """Count one event dead-lettered as too late, by department (or "other")."""
-        self.late_events.labels(self.department_label(department)).inc()
+    def count_late(self, department: str, count: int = 1) -> None:
+        """Count events dead-lettered as too late, by department (or "other")."""
+        self.late_events.labels(self.department_label(department)).inc(count)
 
-    def count_out_of_order(self, department: str) -> None:
-        """Count one event accepted out of order, by department (or "other")."""
-        self.events_out_of_order.labels(self.department_label(department)).inc()
+    def count_out_of_order(self, department: str, count: int = 1) -> None:
+        """Count events accepted out of order, by department (or "other")."""
+        self.events_out_of_order.labels(self.department_label(department)).inc(count)
 
     def department_label(self, department: str) -> str:
         """The department as a label value: "other" once `max_event_series` departments are,

@@ -1,56 +1,62 @@
-"""The agents: decode -> re-key -> engine -> alerts. The one catch-all that dead-letters lives here."""
+"""The agents: fetched batches -> the driver -> alerts. The one catch-all that dead-letters lives here."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import signal
-from collections import defaultdict
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
+from aiokafka.structs import ConsumerRecord
 from rich.console import Console
 
 from monitor.alerts import Alert, alert_from
 from monitor.alerts.console import print_alert
-from monitor.engine import Finding, KeyState, Ruleset
-from monitor.engine.clock import Watermark
-from monitor.engine.due import DueIndex, next_due
+from monitor.engine import Finding, Ruleset
+from monitor.engine.driver import Admission, Driver
 from monitor.engine.kinds import KINDS
-from monitor.events import Event, Rejected, RejectReason
-from monitor.events.codec import check_time_range, decode
+from monitor.engine.state import ref_from_json, ref_json
+from monitor.events import Rejected, RejectReason
 from monitor.events.envelope import utcnow
 from monitor.events.mapping import MappingFailed, SourceMappings
 from monitor.events.rejects import bounded_dead_letter
 from monitor.metrics import Metrics
 from monitor.rules import load_rules
-from monitor.rules.compiled import CompiledRule
 from monitor.rules.templates import render_failures
 from monitor.rules.watch import RuleWatch
 from monitor.settings import Settings
 from monitor.sources import load_sources
 from monitor.sources.loader import departments_named
 from streams.app import Topology
+from streams.faust_compat import producer_of
 from streams.keyed import KeyedBatches
 from streams.sources import SourceIntake
-from streams.state_table import (
-    current,
-    encode_stored,
-    partition_for,
-    read_stored,
-    slot_of,
-    split_slot,
-)
+from streams.table_store import TableStore, partition_for
 
 log = logging.getLogger("cxmon")
-INGEST_BATCH = 1000  # input records decoded per batch, at most
-INGEST_WAIT_S = 0.005  # how long a batch waits to fill: the latency batching may add
+
+
+def message_of(record: Any) -> Any:
+    """A record as the source mappings read it: Faust's message shape, time in seconds (an
+    aiokafka record of a fetched batch has it in milliseconds)."""
+    if isinstance(record, ConsumerRecord):
+        stamp = None if record.timestamp is None else record.timestamp / 1000.0
+        return SimpleNamespace(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            headers=record.headers,
+            timestamp=stamp,
+        )
+    return record
 
 
 class Detection:
-    """The worker's glue state: the running rules, the watermark, the metrics and the console."""
+    """The worker's glue: the driver over the state table, the metrics and the console."""
 
     def __init__(
         self,
@@ -62,24 +68,41 @@ class Detection:
     ):
         self.topo = topo
         self.settings = settings
-        self.ruleset = ruleset
         self.metrics = metrics
         self.lateness = timedelta(seconds=settings.lateness_s)
-        self.max_age = timedelta(seconds=settings.max_event_age_s)
-        self.max_ahead = timedelta(seconds=settings.max_future_s)
-        self.watermarks: dict[tuple[str, int], Watermark] = {}
+        self.admission = Admission(
+            lateness=self.lateness,
+            max_age=timedelta(seconds=settings.max_event_age_s),
+            max_ahead=timedelta(seconds=settings.max_future_s),
+            max_bytes=settings.max_event_bytes,
+            max_depth=settings.max_data_depth,
+            max_attribute_chars=settings.max_attribute_chars,
+            max_items=settings.max_data_items,
+        )
         self.intake = intake or SourceIntake(SourceMappings(), metrics, settings)
+        self.store = TableStore(topo.state)
+        self.driver = Driver(
+            ruleset,
+            self.store,
+            partition_of=self._keyed_partition,
+            max_state_bytes=settings.max_state_bytes,
+        )
         self.grace = timedelta(seconds=2)
         self.console = Console(highlight=False, soft_wrap=True) if settings.console_alerts else None
-        # Which stored states are due for a sweep; rebuilt from the table after a rebalance.
-        self.due = DueIndex()
-        self.owned: set[int] = set()
-        self.resweep = False  # after a reload, sweep every state once under the new rules
         self.keyed_partitions: list[int] = []  # asked of the broker at the first batch
         self.direct = False  # whether input partition p is keyed partition p (same count)
 
-    async def ingest_batch(self, records: Iterable[Any]) -> None:
-        """Decode a batch of raw records; apply or forward each event for each of its rule keys.
+    @property
+    def ruleset(self) -> Ruleset:
+        """The running rules."""
+        return self.driver.ruleset
+
+    def _keyed_partition(self, key: str) -> int:
+        return partition_for(key, self.keyed_partitions)
+
+    async def ingest_batch(self, partition: int, records: Sequence[Any]) -> None:
+        """Admit the records one input partition fetched; apply or forward each event for each
+        of its rule keys.
 
         A key's state lives on the partition Kafka's default partitioner gives the key. When the
         record arrived on that partition (producers key events by customer), this worker owns
@@ -88,49 +111,62 @@ class Detection:
         events still meet on one worker. Either way the events of one input partition reach a
         key's state in their order.
         """
-        partitions, direct = await self._partitions()
-        batches = KeyedBatches(self.record_limit // 2)
+        direct = await self._partitions()
+        topic = records[0].topic if records else self.settings.topic_events
+        # Only the events topic is co-partitioned with the keyed topic.
+        arrived_on = partition if direct and topic == self.settings.topic_events else None
+        where = (topic, partition)  # producers keep order within a partition of a topic
+        driver = self.driver
+        forwards = KeyedBatches(self.record_limit // 2)
         findings: list[Finding] = []
+        now = utcnow()
         try:
             for record in records:
-                mapped = record.message.topic != self.settings.topic_events
-                arrived_on = record.message.partition if direct and not mapped else None
                 try:
-                    event, by_key = await self.ingest(record)
-                    if event is None:
-                        continue  # dead-lettered
+                    if self.intake.maps(topic):
+                        mapped = self.intake.event_of(message_of(record), record.value)
+                        if mapped is None:
+                            continue  # skipped by the mapping's `when`
+                        event = self.admission.check(where, mapped.ref(), now)
+                    else:
+                        event = self.admission.admit(where, record.value, record.headers, now)
                     payload: dict[str, Any] | None = None
-                    for key, rule_ids in by_key.items():
-                        partition = partition_for(key, partitions)
-                        if partition == arrived_on:
-                            with current(record):
-                                findings.extend(self.apply_event(key, partition, event, rule_ids))
+                    for key, rule_ids in driver.routes(event).items():
+                        owner = driver.partition_of(key)
+                        if owner == arrived_on:
+                            findings.extend(driver.apply(owner, key, event, rule_ids, now))
                             continue
                         if payload is None:
-                            payload = event.model_dump(mode="json")
+                            payload = ref_json(event)
                         item = {"k": key, "e": payload, "r": rule_ids}
-                        if not batches.add(partition, item, record, self.record_limit):
+                        if not forwards.add(owner, item, record, self.record_limit):
                             detail = "re-keyed for its customer, it would exceed the record limit"
                             await self.dead_letter(record, RejectReason.TOO_LARGE, detail)
                             break
+                except Rejected as rejected:
+                    extra = (
+                        [("cx_mapping_field", rejected.field.encode())]
+                        if isinstance(rejected, MappingFailed)
+                        else []
+                    )
+                    await self.dead_letter(record, rejected.reason, rejected.detail, extra)
                 except Exception as exc:
                     log.exception("unexpected error on a record; dead-lettering it")
                     await self.dead_letter(record, RejectReason.INTERNAL_ERROR, repr(exc))
-            for partition, items in batches.records():
-                await self.topo.keyed.send(key=None, value={"batch": items}, partition=partition)
+            for owner, items in forwards.records():
+                await self.topo.keyed.send(key=None, value={"batch": items}, partition=owner)
         finally:
-            # States already changed by this batch must not reach the changelog without the
-            # alerts they raised, whatever failed after them.
+            # States already changed by this batch must not reach the store or the changelog
+            # without the alerts they raised, whatever failed after them.
             await self.publish_all(findings)
 
-    async def _partitions(self) -> tuple[list[int], bool]:
-        """The keyed topic's partitions as the broker has them (the topics may predate the
-        setting), and whether the input topic has the same ones: only then is input partition
-        p the keyed topic's partition p on the same worker (Faust co-partitions topics with the
-        same partition count)."""
+    async def _partitions(self) -> bool:
+        """Whether the input topic has the keyed topic's partitions, as the broker has them
+        (the topics may predate the setting): only then is input partition p the keyed
+        topic's partition p on the same worker (Faust co-partitions topics with the same
+        partition count)."""
         if not self.keyed_partitions:
-            app: Any = self.topo.app
-            producer = app.producer._ensure_producer()
+            producer = producer_of(self.topo.app)
             keyed = await producer.partitions_for(self.topo.keyed.get_topic_name())
             events = await producer.partitions_for(self.settings.topic_events)
             self.keyed_partitions = sorted(keyed)
@@ -142,54 +178,7 @@ class Detection:
                     len(events),
                     len(keyed),
                 )
-        return self.keyed_partitions, self.direct
-
-    async def ingest(self, record: Any) -> tuple[Event | None, dict[str, list[str]]]:
-        """Decode one raw record: the event and the rule ids for each key they correlate on."""
-        message = record.message
-        try:
-            if self.intake.maps(message.topic):
-                mapped = self.intake.event_of(message, record.value)
-                if mapped is None:
-                    return None, {}  # skipped by the mapping's `when`
-                event = mapped
-            else:
-                event = decode(
-                    record.value,
-                    message.headers,
-                    max_bytes=self.settings.max_event_bytes,
-                    max_depth=self.settings.max_data_depth,
-                    max_attribute_chars=self.settings.max_attribute_chars,
-                    max_items=self.settings.max_data_items,
-                )
-            check_time_range(event, utcnow(), self.max_age, self.max_ahead)
-        except Rejected as rejected:
-            extra = (
-                [("cx_mapping_field", rejected.field.encode())]
-                if isinstance(rejected, MappingFailed)
-                else []
-            )
-            await self.dead_letter(record, rejected.reason, rejected.detail, extra)
-            return None, {}
-        # Producers keep order within a partition of a topic: one watermark for each.
-        where = (message.topic, message.partition)
-        watermark = self.watermarks.setdefault(where, Watermark(self.lateness))
-        if watermark.is_too_late(event.time):
-            self.metrics.count_late(event.department)
-            detail = (
-                f"event time {event.time.isoformat()} is behind the watermark "
-                f"{watermark.value.isoformat()} (lateness {watermark.lateness})"
-            )
-            await self.dead_letter(record, RejectReason.TOO_LATE, detail)
-            return None, {}
-        if event.time < watermark.highest:
-            self.metrics.count_out_of_order(event.department)
-        watermark.observe(event.time)
-        self.metrics.count_consumed(event.department, event.type)
-        by_key: dict[str, list[str]] = defaultdict(list)
-        for route in self.ruleset.routes(event):
-            by_key[route.key].append(route.rule.id)
-        return event, by_key
+        return self.direct
 
     @property
     def record_limit(self) -> int:
@@ -206,22 +195,22 @@ class Detection:
     ) -> None:
         """Write the original bytes to the dead-letter topic with the reason in headers.
 
+        `record` is an input record (an aiokafka record of a fetched batch, or Faust's message).
         A record too large for the producer is cut to fit (`bounded_dead_letter`). A write that
         still fails is logged and counted, and never raises: it must not take the other records
         of the batch with it.
         """
-        message = record.message
         reject = [
             ("cx_reject_reason", str(reason).encode()),
             ("cx_reject_detail", detail[:1000].encode("utf-8", "replace")),
             *(extra or []),
-            ("cx_source_topic", str(message.topic).encode()),
-            ("cx_source_partition", str(message.partition).encode()),
-            ("cx_source_offset", str(message.offset).encode()),
+            ("cx_source_topic", str(record.topic).encode()),
+            ("cx_source_partition", str(record.partition).encode()),
+            ("cx_source_offset", str(record.offset).encode()),
         ]
-        original = [(k, v) for k, v in (message.headers or []) if not k.startswith("cx_")]
+        original = [(k, v) for k, v in (record.headers or []) if not k.startswith("cx_")]
         key, value, headers = bounded_dead_letter(
-            message.key, record.value or b"", reject, original, self.record_limit
+            record.key, record.value or b"", reject, original, self.record_limit
         )
         self.metrics.events_rejected.labels(reason=str(reason)).inc()
         try:
@@ -230,179 +219,47 @@ class Detection:
             self.metrics.dead_letter_failures.inc()
             log.error(
                 "record %s:%s (%s) could not be dead-lettered: %r",
-                message.partition,
-                message.offset,
+                record.partition,
+                record.offset,
                 reason,
                 exc,
             )
             return
         log.warning(
-            "rejected record %s:%s: %s: %s", message.partition, message.offset, reason, detail
+            "rejected record %s:%s: %s: %s", record.partition, record.offset, reason, detail
         )
 
     async def detect(self, record: Any) -> None:
-        """Apply a keyed event to each rule's state, or sweep a partition on a clock tick."""
+        """Apply a keyed batch of events to each rule's state, or sweep a partition on a tick."""
         value = record.value
         partition = record.message.partition
         if "tick" in value:
-            findings = self.sweep(partition)
-        elif "batch" in value:
-            findings = []
-            for item in value["batch"]:
-                findings.extend(self.apply(item["k"], partition, item["e"], item["r"]))
-        else:  # one event per record, as workers before batching wrote it
-            findings = self.apply(record.key, partition, value["event"], value["rules"])
+            await self.publish_all(self.driver.sweep(partition, utcnow() - self.grace))
+            self._update_open_gauge()
+            return
+        now = utcnow()
+        findings = []
+        for item in value["batch"]:
+            event = ref_from_json(item["e"])
+            findings.extend(self.driver.apply(partition, item["k"], event, item["r"], now))
         await self.publish_all(findings)
 
     async def publish_all(self, findings: list[Finding]) -> None:
-        """Publish a batch's alerts, then write the states it changed to the changelog.
+        """Publish a batch's alerts, then store the states it changed and send them to the
+        changelog.
 
-        The alerts are delivered first: a state in the changelog remembers the events it has
-        seen, so a worker that restarts before committing would skip those events as duplicates
-        and never raise an alert that had not left.
+        The alerts are delivered first: a stored state remembers the events it has seen, so a
+        worker that restarts before committing would skip those events as duplicates and never
+        raise an alert that had not left. The changelog sends are registered with the commit
+        barrier (streams/faust_compat.py): the batch's input offsets are committed only once
+        they are delivered, and not at all if one fails.
         """
         delivered = [await self.publish(alert_from(finding), finding) for finding in findings]
-        self._drain_engine_counters()  # after rendering: it counts failed messages too
+        self._drain_counters()  # after rendering: it counts failed messages too
         if delivered:
             await asyncio.gather(*delivered)
-        await self.topo.state.flush_changelog()
-
-    def apply(
-        self, key: str, partition: int, payload: dict[str, Any], rule_ids: list[str]
-    ) -> list[Finding]:
-        """One keyed event (as JSON) for the rules listed with it."""
-        return self.apply_event(key, partition, Event.model_validate(payload), rule_ids)
-
-    def apply_event(
-        self, key: str, partition: int, event: Event, rule_ids: list[str]
-    ) -> list[Finding]:
-        """One event for the rules listed with it, on the partition that holds the key."""
-        ref = event.ref()
-        now = utcnow()
-        findings: list[Finding] = []
-        for rule_id in rule_ids:
-            rule = self.ruleset.rules.get(rule_id)
-            if rule is None:
-                continue  # removed by a reload since the event was keyed
-            slot = slot_of(rule_id, key)
-            stored = self._stored(slot)
-            state = self._state(stored, rule.state_tag)
-            findings.extend(self.ruleset.step(rule, key, state, ref, now))
-            self._store(slot, partition, state, rule, previous=stored)
-        return findings
-
-    def sweep(self, partition: int) -> list[Finding]:
-        """Fire due deadlines and expire state for the keys of one partition that are due."""
-        now = utcnow() - self.grace
-        self._index_owned()
-        findings: list[Finding] = []
-        for slot in self.due.pop_due(partition, now.timestamp()):
-            rule_id, key = split_slot(slot)
-            rule = self.ruleset.rules.get(rule_id)
-            if rule is None:  # removed by a reload
-                self.topo.state.pop(slot, None)
-                self.due.remove(slot)
-                continue
-            stored = self._stored(slot)
-            state = self._state(stored, rule.state_tag)
-            findings.extend(self.ruleset.sweep(rule, key, state, now))
-            self._store(slot, partition, state, rule, swept_at=now, previous=stored)
-        self._update_open_gauge()
-        return findings
-
-    def _index_owned(self) -> None:
-        """Index the stored states of owned partitions not indexed yet, in one pass."""
-        missing = {p for p in self.owned if not self.due.covers(p)}
-        if not missing:
-            return
-        for partition in missing:
-            self.due.cover(partition)
-        for slot, raw in list(self.topo.state.items()):
-            stored = read_stored(raw)
-            if stored and stored.get("p") in missing:
-                rule_id = split_slot(slot)[0]
-                due = stored.get("d", -math.inf) if not self.resweep else -math.inf
-                due = math.inf if due is None else due
-                self.due.set(
-                    slot,
-                    stored["p"],
-                    rule_id,
-                    due,
-                    stored.get("o", 0),
-                    stored.get("b", 0),
-                    stored.get("w"),
-                )
-        self.resweep = False
-
-    def _stored(self, slot: str) -> dict[str, Any] | None:
-        return read_stored(self.topo.state.get(slot))
-
-    @staticmethod
-    def _state(stored: dict[str, Any] | None, tag: str) -> KeyState:
-        """The stored state, unless it belongs to an earlier rule with another kind or key."""
-        if not stored or stored.get("r") != tag:
-            return KeyState()
-        return KeyState.from_json(stored["s"])
-
-    def _store(
-        self,
-        slot: str,
-        partition: int,
-        state: KeyState,
-        rule: CompiledRule,
-        swept_at: datetime | None = None,
-        previous: dict[str, Any] | None = None,
-    ) -> None:
-        """Write the state with its next sweep time and expectation counts (or delete it)."""
-        if state.is_empty():
-            if slot in self.topo.state:
-                del self.topo.state[slot]
-            self.due.remove(slot)
-            return
-        due_at = next_due(rule, state, self.lateness, swept_at)
-        waiting = sum(1 for e in state.expectations if e.breached_at is None)
-        breached = len(state.expectations) - waiting
-        oldest = min((e.due for e in state.expectations if e.breached_at is not None), default=None)
-        encoded: dict[str, Any] = {
-            "p": partition,
-            "r": rule.state_tag,
-            "s": state.to_json(),
-            "d": due_at.timestamp() if due_at is not None else None,  # None: never
-            "o": waiting,
-            "b": breached,
-        }
-        if oldest is not None:
-            encoded["w"] = oldest.timestamp()  # the oldest open breach's deadline
-        # A stored due time is only a hint for re-indexing after a rebalance, and an early one is
-        # safe, so an event or a sweep that changed nothing else does not write the changelog.
-        if previous is None or {**previous, "d": encoded["d"]} != encoded:
-            raw = encode_stored(encoded)
-            if self._too_large(raw, state, rule):  # shrunk: store what is left instead
-                self._store(slot, partition, state, rule, swept_at, previous)
-                return
-            self.topo.state[slot] = raw
-        if self.due.covers(partition):
-            when = due_at.timestamp() if due_at is not None else math.inf
-            self.due.set(slot, partition, rule.id, when, waiting, breached, encoded.get("w"))
-
-    def _too_large(self, raw: bytes, state: KeyState, rule: CompiledRule) -> bool:
-        """Whether a state's record is over `max_state_bytes`; if so, its oldest entries are
-        dropped (and counted as evictions) until it fits."""
-        limit = self.settings.max_state_bytes
-        if len(raw) <= limit:
-            return False
-        dropped = state.shrink(limit - 512)  # room for the record's own fields
-        if not dropped:
-            return False  # nothing left to drop: store it as it is
-        self.metrics.state_evictions.labels(rule=rule.id).inc(dropped)
-        log.warning(
-            "rule %s: a state was %d bytes, over max_state_bytes (%d); %d oldest entries dropped",
-            rule.id,
-            len(raw),
-            limit,
-            dropped,
-        )
-        return True
+        self.driver.commit()
+        await self.store.flush()
 
     def reload(self, why: str) -> bool:
         """Load the rule files again; swap them in only if they are free of errors.
@@ -430,10 +287,8 @@ class Detection:
             result.rules, self.lateness, max_state_entries=self.settings.max_state_entries
         )
         kept = [r for r in result.rules if r.id in old and old[r.id].state_tag == r.state_tag]
-        self.ruleset = new
+        self.driver.reload(new)
         self.intake = self.intake.replaced(sources.mappings)
-        self.due.clear()
-        self.resweep = True
         self.metrics.init_rules(result.rules)
         self.metrics.rules_loaded_outcome(success=True)
         log.warning(
@@ -447,24 +302,34 @@ class Detection:
         return True
 
     def _update_open_gauge(self) -> None:
+        due = self.driver.due
         for rule in self.ruleset.rules.values():
             if KINDS[rule.kind].holds_expectations:
-                waiting, breached = self.due.open[rule.id], self.due.breached[rule.id]
-                self.metrics.open_expectations.labels(rule=rule.id).set(waiting)
-                self.metrics.open_breaches.labels(rule=rule.id).set(breached)
-        self.metrics.set_oldest_breaches(self.due.oldest_breaches())
+                self.metrics.open_expectations.labels(rule=rule.id).set(due.open[rule.id])
+                self.metrics.open_breaches.labels(rule=rule.id).set(due.breached[rule.id])
+        self.metrics.set_oldest_breaches(due.oldest_breaches())
 
     def forget_partitions(self, kept: Iterable[int]) -> None:
-        """Keep the partitions this worker owns now; forget the index of the others."""
-        self.owned = set(kept)
-        self.due.keep_only(self.owned)
+        """Keep the partitions this worker owns now; forget what it held of the others."""
+        self.driver.keep_partitions(kept)
         self._update_open_gauge()
 
     def on_rebalanced(self) -> None:
-        """The table is the truth again after a rebalance: index it afresh at the next tick."""
-        self.due.clear()
+        """The table is the truth again after a rebalance: decode and index it afresh."""
+        self.driver.reset()
 
-    def _drain_engine_counters(self) -> None:
+    def _drain_counters(self) -> None:
+        """Move what the admission and the engine counted during a batch into the metrics."""
+        admission = self.admission
+        for (department, type_), count in admission.consumed.items():
+            self.metrics.count_consumed(department, type_, count)
+        admission.consumed.clear()
+        for department, count in admission.late.items():
+            self.metrics.count_late(department, count)
+        admission.late.clear()
+        for department, count in admission.out_of_order.items():
+            self.metrics.count_out_of_order(department, count)
+        admission.out_of_order.clear()
         for rule_id, count in self.ruleset.eval_errors.items():
             self.metrics.rule_eval_errors.labels(rule=rule_id).inc(count)
         self.ruleset.eval_errors.clear()
@@ -512,9 +377,13 @@ def install_agents(topo: Topology, detection: Detection, settings: Settings) -> 
 
     @app.agent(topo.events, name="cxmon-ingest")
     async def ingest(stream: Any) -> None:
-        # Records are acked when the next batch is taken, after their keyed batches are sent.
-        async for records in stream.take_events(INGEST_BATCH, within=INGEST_WAIT_S):
-            await detection.ingest_batch(records)
+        # One event per fetched partition batch (streams/faust_compat.py), handed over as soon
+        # as it is fetched; it is acked, and its offsets become committable, when the next one
+        # is taken. Faust's own consumer (CXMON_BATCH_DELIVERY=false) gives one per record.
+        async for event in stream.events():
+            value = event.value
+            records = value if isinstance(value, list) else [event.message]
+            await detection.ingest_batch(event.message.partition, records)
 
     @app.agent(topo.keyed, name="cxmon-detect")
     async def detect(stream: Any) -> None:

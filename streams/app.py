@@ -14,9 +14,10 @@ from typing import Any
 import faust
 
 from monitor.settings import Settings
-from streams import consumer, tansu
+from streams import faust_compat, tansu
+from streams.faust_compat import BatchSchema, CommitBarrier
 from streams.kafka_security import faust_credentials
-from streams.state_table import StateTable
+from streams.table_store import StateTable
 
 log = logging.getLogger("cxmon")
 
@@ -27,15 +28,18 @@ class CxApp(faust.App):
     ready_file: str | None = None
     role = "worker"  # named in the ready line: the notifier runs an app too
     batch_delivery = True  # CXMON_BATCH_DELIVERY; read when the first topic is made
+    batch_topics: frozenset[str] = frozenset()  # delivered one message per partition batch
+    commit_barrier: CommitBarrier | None = None  # awaited before input offsets are committed
     on_ready_hooks: list[Any]
     on_rebalance_start_hooks: list[Any]
 
     def _new_transport(self) -> Any:
         """Faust's Kafka transport, with a consumer that waits once per fetched batch rather
-        than once per record (streams/consumer.py)."""
+        than once per record, and one message per partition batch of `batch_topics`
+        (streams/faust_compat.py)."""
         if not self.batch_delivery:
             return super()._new_transport()
-        return consumer.Transport(self.conf.broker_consumer, self)
+        return faust_compat.Transport(self.conf.broker_consumer, self)
 
     def on_rebalance_start(self) -> None:
         """Called (from the consumer's thread) when the group starts rebalancing."""
@@ -108,24 +112,31 @@ def build_topology(settings: Settings, mapped: Sequence[str] = ()) -> Topology:
     app.ready_file = str(settings.ready_file) if settings.ready_file else None
     app.on_ready_hooks = []
     app.on_rebalance_start_hooks = []
+    app.commit_barrier = CommitBarrier()
+    events = app.topic(
+        settings.topic_events,
+        *mapped,
+        schema=BatchSchema(key_serializer="raw", value_serializer="raw"),
+    )
+    app.batch_topics = frozenset({settings.topic_events, *mapped})
+    state: StateTable = app.tables.add(  # type: ignore[assignment]
+        StateTable(
+            app,
+            name="cx-state",
+            default=None,
+            key_type=str,
+            value_type=bytes,  # raw: the JSON bytes the detect agent writes
+            partitions=settings.topic_partitions,
+        )
+    )
+    state.barrier = app.commit_barrier
     return Topology(
         app=app,
-        events=app.topic(
-            settings.topic_events, *mapped, key_serializer="raw", value_serializer="raw"
-        ),
+        events=events,
         keyed=app.topic(settings.topic_keyed, key_type=str, value_serializer="json"),
         alerts=app.topic(settings.topic_alerts, key_type=str, value_serializer="raw"),
         dlq=app.topic(settings.topic_dlq, key_serializer="raw", value_serializer="raw"),
-        state=app.tables.add(
-            StateTable(
-                app,
-                name="cx-state",
-                default=None,
-                key_type=str,
-                value_type=bytes,  # raw: the JSON bytes the detect agent writes
-                partitions=settings.topic_partitions,
-            )
-        ),
+        state=state,
     )
 
 

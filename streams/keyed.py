@@ -14,7 +14,7 @@ def wire_size(record: Any) -> int:
     escapes, six bytes for each one.
     """
     value = record.value or b""
-    headers = record.message.headers or []
+    headers = record.headers or []  # an aiokafka record or Faust's message: both have them
     size = len(value) + sum(len(k) + len(v or b"") for k, v in headers)
     ascii_only = value.isascii() and all((v or b"").isascii() for _, v in headers)
     return size + 256 if ascii_only else 6 * size + 256

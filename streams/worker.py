@@ -35,11 +35,12 @@ def _watermarks(topo: Topology, detection: Detection, topic: str) -> dict[int, d
     (scrape time, on the HTTP thread: copies, never iterates a live dict)."""
     app: Any = topo.app
     owned = {tp.partition for tp in list(app.assignor.assigned_actives()) if tp.topic == topic}
-    marks = dict(detection.watermarks)
+    marks = dict(detection.admission.watermarks)  # keyed by (topic, partition)
     return {
-        p: mark.value
-        for (t, p), mark in marks.items()
-        if t == topic and p in owned and mark.value > EPOCH
+        where[1]: mark.value
+        for where, mark in marks.items()
+        if isinstance(where, tuple) and where[0] == topic and where[1] in owned
+        if mark.value > EPOCH
     }
 
 

@@ -18,16 +18,14 @@ Contract:
 - Pure: no Kafka, no printing; the rule set's `eval_errors` and `handoffs` are drained into the
   result.
 
-Sweeping every state at every watermark step is quadratic (minutes for 30k events), so the
-`WatermarkDetector` sweeps a state only when the clock passes one of its deadlines (the
-`expectations` of `KeyState`), just before an event touches it, and all of them once per day of
-event time (to forget what expired). Sweeps only filter by `now` and fire due expectations, so the
-findings are the same as sweeping everything at every step; `test_replay.py` checks that.
+The driver (monitor/engine/driver.py) runs the events, as in the worker, over a dict store: it
+sweeps a state only when its due index says a sweep can change it (a deadline, or something to
+forget), so the time is linear in the number of events; before an event touches a state that is
+due, the state is swept at the event's time first.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,16 +33,17 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from monitor.alerts import Alert, alert_from
-from monitor.config.durations import format_duration
-from monitor.engine.detector import Detector
+from monitor.engine.driver import Admission, DictStore, Driver
 from monitor.engine.reorder import ReorderBuffer
 from monitor.engine.ruleset import Ruleset
-from monitor.engine.state import Finding, KeyState
-from monitor.events import Event, Rejected, RejectReason
-from monitor.events.codec import decode
+from monitor.engine.state import Finding
+from monitor.engine.stored import split_slot
+from monitor.events import Event, EventRef, Rejected, RejectReason
+from monitor.events.codec import DEFAULT_MAX_DATA_DEPTH, DEFAULT_MAX_EVENT_BYTES, decode_ref
 
-Slot = tuple[str, str]
-COMPACT_EVERY = timedelta(days=1)
+PARTITION = 0  # a recording is one stream
+_UNBOUNDED = timedelta.max
+_Emit = Callable[[Sequence[Finding]], None]
 
 
 class RejectedLine(NamedTuple):
@@ -82,14 +81,21 @@ def replay(
     lateness: timedelta,
     decode_line: Callable[[bytes], Event | None] | None = None,
 ) -> ReplayResult:
-    """Run every record through a fresh detector in arrival order, on the event-time watermark.
+    """Run every record through a fresh driver in arrival order, on the event-time watermark.
 
     `decode_line` turns a line into an event (None: skipped, `Rejected`: rejected); by default
     lines are CloudEvents. `cxmon replay --as-topic` passes a source mapping here.
     """
     result = ReplayResult()
-    to_event = decode_line or decode
-    detector = WatermarkDetector(ruleset)
+    driver = Driver(ruleset, DictStore(), cache_slots=2**62)  # the cache is the whole state
+    driver.keep_partitions([PARTITION])
+    admission = Admission(
+        lateness=lateness,
+        max_age=_UNBOUNDED,
+        max_ahead=_UNBOUNDED,
+        max_bytes=DEFAULT_MAX_EVENT_BYTES,
+        max_depth=DEFAULT_MAX_DATA_DEPTH,
+    )
     buffer = ReorderBuffer(lateness)
     errors_before = Counter(ruleset.eval_errors)
     clock: datetime | None = None
@@ -103,7 +109,7 @@ def replay(
     for line_no, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
-        event = _admit(raw, line_no, to_event, buffer, result)
+        event = _admit(raw, line_no, decode_line, admission, result)
         if event is None:
             continue
         result.events += 1
@@ -113,16 +119,17 @@ def replay(
         # the alerts are those of the sorted file whatever the arrival order within the lateness.
         for ready in buffer.push(event):
             seen = ruleset.duplicates
-            clock = _step(detector, ready, clock, emit)
+            clock = _step(driver, ready, clock, emit)
             result.duplicates += ruleset.duplicates > seen
         ruleset.handoffs.clear()  # time-to-handoff is a live metric; a backtest has no use for it
     for ready in buffer.drain():
         seen = ruleset.duplicates
-        clock = _step(detector, ready, clock, emit)
+        clock = _step(driver, ready, clock, emit)
         result.duplicates += ruleset.duplicates > seen
     if clock is not None:
-        emit(detector.advance(buffer.highest))
-    _count_pending(detector, result)
+        emit(driver.sweep(PARTITION, buffer.highest))
+    ruleset.handoffs.clear()
+    _count_pending(driver, result)
     result.eval_errors = Counter(ruleset.eval_errors)
     result.eval_errors.subtract(errors_before)
     result.eval_errors = +result.eval_errors
@@ -132,31 +139,29 @@ def replay(
 def _admit(
     raw: bytes,
     line_no: int,
-    to_event: Callable[[bytes], Event | None],
-    buffer: ReorderBuffer,
+    decode_line: Callable[[bytes], Event | None] | None,
+    admission: Admission,
     result: ReplayResult,
-) -> Event | None:
-    """The line's event, or None: skipped, or rejected (recorded in `result`)."""
+) -> EventRef | None:
+    """The line's event, or None: skipped, or rejected (recorded in `result`). The late-event
+    rule is the worker's (`Admission.order`), over the file as one stream."""
     try:
-        event = to_event(raw)
+        if decode_line is None:
+            return admission.order(PARTITION, decode_ref(raw))
+        event = decode_line(raw)
         if event is None:
             result.skipped += 1
             return None
-        if buffer.is_too_late(event):
-            raise Rejected(
-                RejectReason.TOO_LATE,
-                f"event time {event.time.isoformat()} is behind the watermark "
-                f"{buffer.watermark.isoformat()} (lateness {format_duration(buffer.lateness)})",
-            )
+        return admission.order(PARTITION, event.ref())
     except Rejected as rejected:
         result.rejected.append(RejectedLine(line_no, rejected.reason, rejected.detail))
         return None
-    return event
 
 
-def _count_pending(detector: WatermarkDetector, result: ReplayResult) -> None:
+def _count_pending(driver: Driver, result: ReplayResult) -> None:
     """Expectations still open at the end of the file: how many per rule, and the next due."""
-    for (rule_id, _), state in detector.states.items():
+    for slot, state in driver.states():
+        rule_id = split_slot(slot)[0]
         for expectation in state.expectations:
             if expectation.breached_at is None:
                 result.pending[rule_id] += 1
@@ -164,81 +169,15 @@ def _count_pending(detector: WatermarkDetector, result: ReplayResult) -> None:
                 result.next_due[rule_id] = min(known or expectation.due, expectation.due)
 
 
-def _step(
-    detector: WatermarkDetector,
-    event: Event,
-    clock: datetime | None,
-    emit: Callable[[Sequence[Finding]], None],
-) -> datetime:
+def _step(driver: Driver, event: EventRef, clock: datetime | None, emit: _Emit) -> datetime:
     """Fire what was due strictly before the event, then apply the event at its own time."""
     just_before = event.time - timedelta(microseconds=1)
     if clock is None or just_before > clock:
         clock = just_before
-        emit(detector.tick(clock))
-    emit(detector.process(event, event.time))
+        emit(driver.sweep(PARTITION, clock))
+    for key, rule_ids in driver.routes(event).items():
+        emit(driver.apply(PARTITION, key, event, rule_ids, event.time, catch_up=True))
     return clock
-
-
-class WatermarkDetector(Detector):
-    """A `Detector` that sweeps a state only when it can matter (see the module docstring)."""
-
-    def __init__(self, ruleset: Ruleset) -> None:
-        super().__init__(ruleset)
-        self._wakes: list[tuple[datetime, str, str]] = []  # heap of (when, rule id, key)
-        self._scheduled: dict[Slot, datetime] = {}
-        self._compacted: datetime | None = None
-
-    def process(self, event: Event, now: datetime) -> list[Finding]:
-        """Bring each state the event touches up to `now`, then apply the event to it."""
-        findings: list[Finding] = []
-        ref = event.ref()
-        for route in self.ruleset.routes(event):
-            slot = (route.rule.id, route.key)
-            state = self.states.get(slot)
-            if state is None:
-                state = KeyState()
-            else:
-                findings.extend(self.ruleset.sweep(route.rule, route.key, state, now))
-            findings.extend(self.ruleset.step(route.rule, route.key, state, ref, now))
-            self._keep(slot, state)
-        return findings
-
-    def tick(self, now: datetime) -> list[Finding]:
-        """Move the clock: sweep the states with a deadline up to `now` (and, daily, all)."""
-        if self._compacted is None or now - self._compacted >= COMPACT_EVERY:
-            self._compacted = now
-            due = list(self.states)
-        else:
-            due = []
-            while self._wakes and self._wakes[0][0] <= now:
-                when, rule_id, key = heapq.heappop(self._wakes)
-                if self._scheduled.get((rule_id, key)) == when:
-                    del self._scheduled[(rule_id, key)]
-                    due.append((rule_id, key))
-        findings: list[Finding] = []
-        for slot in due:
-            state, rule = self.states.get(slot), self.ruleset.rules.get(slot[0])
-            if state is None or rule is None:
-                self.states.pop(slot, None)
-                continue
-            findings.extend(self.ruleset.sweep(rule, slot[1], state, now))
-            self._keep(slot, state)
-        return findings
-
-    def _keep(self, slot: Slot, state: KeyState) -> None:
-        if state.is_empty():
-            self.states.pop(slot, None)
-            return
-        self.states[slot] = state
-        wake = next_deadline(state)
-        if wake is not None and wake != self._scheduled.get(slot):
-            self._scheduled[slot] = wake
-            heapq.heappush(self._wakes, (wake, *slot))
-
-
-def next_deadline(state: KeyState) -> datetime | None:
-    """When a sweep of this state would next report something: the earliest pending deadline."""
-    return min((e.due for e in state.expectations if e.breached_at is None), default=None)
 
 
 AlertIdentity = tuple[str, str, str, str]

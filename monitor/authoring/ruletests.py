@@ -15,7 +15,7 @@ The format::
         expect:                         # [] means: no alert at all
           - {rule: billing-charges-waived-fee, key: c1, status: firing, at: 3d}
 
-Evaluation, per test, on a fresh detector and a fake clock:
+Evaluation, per test, on a fresh driver (a dict store) and a fake clock:
 - Events are processed in the order listed (list one out of order to test late arrival) with
   `id` defaulting to `e1`, `e2`, ... Before an event the clock moves to just before its time, so
   deadlines earlier than the event fire first and a follow-up exactly at a deadline is in time
@@ -53,7 +53,7 @@ from monitor.config.durations import format_duration
 from monitor.config.fields import DurationOrZero
 from monitor.config.fields import parse_offset as parse_offset
 from monitor.engine.clock import FakeClock
-from monitor.engine.detector import Detector
+from monitor.engine.driver import DictStore, Driver
 from monitor.engine.ruleset import Ruleset
 from monitor.engine.state import Finding
 from monitor.errors import ConfigIssue, IssueCode, SourceLocation
@@ -307,14 +307,15 @@ def run_test_file(path: Path) -> FileResult:
 def evaluate(
     ruleset: Ruleset, case: CaseSpec, start: datetime, horizon: timedelta
 ) -> list[AlertLine]:
-    """Run one test's events through a fresh detector on a fake clock (see the module docstring)."""
-    detector = Detector(ruleset)
+    """Run one test's events through a fresh driver on a fake clock (see the module docstring)."""
+    driver = Driver(ruleset, DictStore())
+    driver.keep_partitions([0])
     clock = FakeClock(start)
     findings: list[Finding] = []
     for index, spec in enumerate(case.events, start=1):
         when = start + spec.at
         if when > clock.current:
-            findings.extend(detector.advance(when - _TICK))
+            findings.extend(driver.sweep(0, when - _TICK))
             clock.current = when
         event = Event(
             id=spec.id or f"e{index}",
@@ -323,11 +324,12 @@ def evaluate(
             time=when,
             subject=spec.subject,
             data=spec.data,
-        )
-        findings.extend(detector.process(event, clock.now()))
+        ).ref()
+        for key, rule_ids in driver.routes(event).items():
+            findings.extend(driver.apply(0, key, event, rule_ids, clock.now()))
     last = max((e.at for e in case.events), default=timedelta(0))
     until = start + (case.evaluate_until if case.evaluate_until is not None else last + horizon)
-    findings.extend(detector.advance(max(until, clock.current)))
+    findings.extend(driver.sweep(0, max(until, clock.current)))
     return [_line(alert_from(f), start) for f in findings]
 
 

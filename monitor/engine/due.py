@@ -130,6 +130,11 @@ class DueIndex:
         """Per rule, the deadline (epoch seconds) of the oldest open breach indexed."""
         return {rule: min(slots.values()) for rule, slots in self._breaches.items() if slots}
 
+    def due_of(self, slot: str) -> float | None:
+        """When the state in `slot` is next due (None: not indexed)."""
+        entry = self._entries.get(slot)
+        return None if entry is None else entry.due
+
     def pop_due(self, partition: int, now: float) -> list[str]:
         """The slots of `partition` due at `now`, each once; they are set again when stored."""
         heap = self._heaps.get(partition, [])

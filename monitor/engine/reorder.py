@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.engine.clock import EPOCH
-from monitor.events import Event
+from monitor.events import EventRef
 
 
-def order_key(event: Event) -> tuple[datetime, str, str]:
+def order_key(event: EventRef) -> tuple[datetime, str, str]:
     """Total event-time order; ties broken by source and id so arrival order never matters."""
     return (event.time, event.source, event.id)
 
@@ -26,29 +26,29 @@ class ReorderBuffer:
 
     lateness: timedelta
     highest: datetime = EPOCH
-    _heap: list[tuple[tuple[datetime, str, str], Event]] = field(default_factory=list)
+    _heap: list[tuple[tuple[datetime, str, str], EventRef]] = field(default_factory=list)
 
     @property
     def watermark(self) -> datetime:
         """Events before this time are complete: no accepted event can be older."""
         return self.highest - self.lateness
 
-    def is_too_late(self, event: Event) -> bool:
+    def is_too_late(self, event: EventRef) -> bool:
         """Whether the event is behind the watermark (its place in the order has passed)."""
         return event.time < self.watermark
 
-    def push(self, event: Event) -> list[Event]:
+    def push(self, event: EventRef) -> list[EventRef]:
         """Accept an event (not too late); return the events whose time the watermark passed."""
         heapq.heappush(self._heap, (order_key(event), event))
         self.highest = max(self.highest, event.time)
         return self._release(self.watermark)
 
-    def drain(self) -> list[Event]:
+    def drain(self) -> list[EventRef]:
         """Everything still held, in order (end of input)."""
         return self._release(None)
 
-    def _release(self, until: datetime | None) -> list[Event]:
-        out: list[Event] = []
+    def _release(self, until: datetime | None) -> list[EventRef]:
+        out: list[EventRef] = []
         while self._heap and (until is None or self._heap[0][0][0] < until):
             out.append(heapq.heappop(self._heap)[1])
         return out

@@ -66,7 +66,9 @@ class Ruleset:
     def __len__(self) -> int:
         return len(self.rules)
 
-    def routes(self, event: Event, view: Mapping[str, Any] | None = None) -> list[RuleKey]:
+    def routes(
+        self, event: Event | EventRef, view: Mapping[str, Any] | None = None
+    ) -> list[RuleKey]:
         """The rules this event concerns and the key each one correlates it under."""
         candidates = self._by_type.get(event.type)
         if not candidates:

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.engine import Ruleset
-from monitor.engine.detector import Detector
 from monitor.events import Event
 from monitor.rules import CompiledRule, load_rules
 from monitor.simulator import Simulator
 from tests.bench.report import rate, write_section
+from tests.unit.engine.harness import EngineHarness
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 RUNS = 5
@@ -73,7 +73,7 @@ def variant_rules(tmp_path: Path, count: int) -> list[CompiledRule]:
 
 
 def run_engine(rules: list[CompiledRule], events: list[Event]) -> float:
-    detector = Detector(Ruleset(rules))
+    detector = EngineHarness(Ruleset(rules))
 
     def feed() -> None:
         for event in events:
@@ -130,7 +130,7 @@ def test_engine_throughput_and_rule_count_scaling(tmp_path: Path) -> None:
         "Engine only (no broker)",
         f"""
 {len(events):,} events (simulated departmental traffic with ~10% conflicts, plus events of the
-generated rules' types), one core, `Detector.process` per event; median of {RUNS} runs, every
+generated rules' types), one core, `EngineHarness.process` per event; median of {RUNS} runs, every
 row measured alternately in the same run.
 
 The events are decoded before the clock starts and held in one list, which a worker never

@@ -28,13 +28,13 @@ from kafka.admin import NewTopic
 from prometheus_client import CollectorRegistry
 
 from monitor.engine import Ruleset
+from monitor.engine.stored import encode_stored, read_stored, slot_of
 from monitor.events import Event
 from monitor.metrics import Metrics
 from monitor.rules import load_rules
 from monitor.settings import Settings
 from streams.agents import Detection
 from streams.broker import EmbeddedBroker
-from streams.state_table import encode_stored, read_stored, slot_of
 from tests.bench.report import write_section
 from tests.integration.harness import Deployment
 

@@ -11,7 +11,7 @@ from kafka import KafkaProducer
 from monitor.events import Event
 from monitor.events.codec import encode
 from monitor.rules import load_rules
-from streams.state_table import partition_for
+from streams.table_store import partition_for
 from tests.integration.harness import Deployment, publish
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,10 @@ from typer.testing import CliRunner
 from cli.main import app
 from monitor.authoring import replay as replay_module
 from monitor.authoring.replay import ReplayResult, diff_alerts, replay
-from monitor.engine.detector import Detector
+from monitor.engine.driver import Driver
 from monitor.engine.ruleset import Ruleset
 from monitor.engine.state import Finding
+from monitor.engine.stored import split_slot
 from monitor.events import Event, RejectReason
 from monitor.events.codec import encode
 from monitor.rules import load_rules
@@ -236,18 +237,24 @@ def test_cli_replay_baseline_prints_added_and_removed(tmp_path: Path) -> None:
     assert all(line.startswith(("+", " ")) for line in as_table.stdout.splitlines())
 
 
-class SweepEverything(Detector):
-    """The reference: sweep every state at every watermark step (what `WatermarkDetector` skips)."""
+class SweepEverything(Driver):
+    """The reference: sweep every state at every watermark step, and before every event that
+    touches it (what the driver's due index skips)."""
 
-    def tick(self, now: datetime) -> list[Finding]:
-        return self.advance(now)
+    def sweep(self, partition: int, now: datetime) -> list[Finding]:
+        findings: list[Finding] = []
+        for slot, entry in list(self._cache.items()):
+            rule_id, key = split_slot(slot)
+            findings.extend(self.ruleset.sweep(self.ruleset.rules[rule_id], key, entry.state, now))
+        return findings
+
+    def _is_due(self, slot: str, entry: Any, now: datetime) -> bool:
+        return True
 
 
-@pytest.mark.parametrize("compact_every", [replay_module.COMPACT_EVERY, timedelta(days=9999)])
 def test_sweeping_only_due_states_finds_what_sweeping_everything_finds(
-    monkeypatch: pytest.MonkeyPatch, compact_every: timedelta
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(replay_module, "COMPACT_EVERY", compact_every)
     rng = random.Random(7)
     # Delays up to 30 minutes, beyond the lateness: some records are rejected as too late.
     delayed = [(e.time + timedelta(seconds=rng.uniform(0, 1800)), e) for e in journeys()]
@@ -264,7 +271,7 @@ def test_sweeping_only_due_states_finds_what_sweeping_everything_finds(
     lines = [encode(e) for e in arrived]
 
     fast = run(lines)
-    monkeypatch.setattr(replay_module, "WatermarkDetector", SweepEverything)
+    monkeypatch.setattr(replay_module, "Driver", SweepEverything)
     reference = run(lines)
 
     def seen(result: ReplayResult) -> list[tuple[Any, ...]]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from monitor.engine import Ruleset
-from monitor.engine.detector import Detector
 from monitor.rules import CompiledRule
+from tests.unit.engine.harness import EngineHarness
 
 
 @pytest.fixture
-def detector(shipped_rules: list[CompiledRule]) -> Detector:
+def detector(shipped_rules: list[CompiledRule]) -> EngineHarness:
     """A fresh in-memory detector over `rules/`."""
-    return Detector(Ruleset(shipped_rules))
+    return EngineHarness(Ruleset(shipped_rules))

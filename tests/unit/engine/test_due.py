@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.engine import Ruleset
-from monitor.engine.detector import Detector
 from monitor.engine.due import next_due
 from monitor.engine.reorder import order_key
 from monitor.engine.state import KeyState
 from monitor.events import Event
+from tests.unit.engine.harness import EngineHarness
 from tests.unit.engine.test_order_independence import LATENESS, RULES, T0, histories
 
 FAR = timedelta(days=400)
@@ -47,7 +47,7 @@ def test_nothing_happens_before_the_next_due_time(
     events: list[Event], after_step: list[float], after_sweep: list[float], gap_s: int
 ) -> None:
     ruleset = Ruleset(RULES, lateness=LATENESS)
-    detector = Detector(ruleset)
+    detector = EngineHarness(ruleset)
     for event in sorted(events, key=order_key):
         now = event.time
         detector.advance(now)
@@ -66,7 +66,7 @@ def test_nothing_happens_before_the_next_due_time(
 def test_a_pending_handoff_is_due_at_its_deadline() -> None:
     """Guard: the bound is tight for the common case, not merely 'some time later'."""
     ruleset = Ruleset(RULES, lateness=LATENESS)
-    detector = Detector(ruleset)
+    detector = EngineHarness(ruleset)
     closed = Event(
         id="d1", source="sales", type="deal.closed", time=T0, subject="c1", data={"deal_id": "D-1"}
     )
@@ -86,7 +86,7 @@ def test_a_pending_handoff_is_due_at_its_deadline() -> None:
 def test_an_old_event_brings_a_deadline_that_is_already_due() -> None:
     """A backfilled handoff whose deadline passed long ago must be swept at once."""
     ruleset = Ruleset(RULES, lateness=LATENESS)
-    detector = Detector(ruleset)
+    detector = EngineHarness(ruleset)
     closed = Event(
         id="d1", source="sales", type="deal.closed", time=T0, subject="c1", data={"deal_id": "D-1"}
     )

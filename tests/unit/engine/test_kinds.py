@@ -13,7 +13,6 @@ from prometheus_client import CollectorRegistry
 from monitor.alerts.model import alert_from
 from monitor.engine import Ruleset
 from monitor.engine.context import StepContext, fire, forget_before
-from monitor.engine.detector import Detector
 from monitor.engine.kinds import KINDS, Kind, register, unregister
 from monitor.engine.state import Finding, KeyState
 from monitor.events import EventRef
@@ -23,6 +22,7 @@ from monitor.rules.calendar import Window
 from monitor.rules.compiled import CompiledMatcher
 from monitor.rules.schema import RuleFileSpec
 from tests.unit.conftest import T0, event
+from tests.unit.engine.harness import EngineHarness
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def test_a_registered_toy_kind_is_loaded_run_and_gauged(
     assert loaded.issues == []
     [rule] = loaded.rules
     assert isinstance(rule.form, CompiledEcho) and rule.matchers == (rule.form.match,)
-    detector = Detector(Ruleset([rule]))
+    detector = EngineHarness(Ruleset([rule]))
     small, large = (
         event("billing", "refund.issued", at=T0, id=f"r{n}", amount=n) for n in (5, 500)
     )

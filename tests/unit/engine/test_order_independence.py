@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from monitor.alerts import alert_from
 from monitor.engine import Ruleset
-from monitor.engine.detector import Detector
 from monitor.engine.reorder import ReorderBuffer, order_key
 from monitor.events import Event
 from monitor.rules import load_rules
+from tests.unit.engine.harness import EngineHarness
 
 RULES = load_rules([Path(__file__).resolve().parents[3] / "rules"]).rules
 T0 = datetime(2026, 5, 1, 9, tzinfo=UTC)
@@ -84,7 +84,7 @@ def with_duplicates(events: list[Event], seed: int) -> list[Event]:
 
 def alerts_for(arrivals: list[Event]) -> list[tuple[str, str, str, str, datetime]]:
     """Run arrivals through a reorder buffer and the engine on an event-time clock."""
-    detector = Detector(Ruleset(RULES, lateness=LATENESS))
+    detector = EngineHarness(Ruleset(RULES, lateness=LATENESS))
     buffer = ReorderBuffer(LATENESS)
     findings = []
     for event in arrivals:
@@ -130,7 +130,7 @@ def test_the_property_can_fail_without_the_buffer() -> None:
         data={"fee_code": "late_fee", "amount": 25},
     )
     charge_2 = charge_1.model_copy(update={"id": "b2", "time": T0 + timedelta(minutes=3)})
-    direct = Detector(Ruleset(RULES, lateness=LATENESS))
+    direct = EngineHarness(Ruleset(RULES, lateness=LATENESS))
     fired = [
         alert_from(f).fingerprint
         for e in (waiver, charge_2, charge_1)
@@ -143,7 +143,7 @@ def test_the_property_can_fail_without_the_buffer() -> None:
 @settings(max_examples=100, deadline=None)
 @given(histories())
 def test_no_state_outlives_the_longest_window(events: list[Event]) -> None:
-    detector = Detector(Ruleset(RULES, lateness=LATENESS))
+    detector = EngineHarness(Ruleset(RULES, lateness=LATENESS))
     for event in sorted(events, key=order_key):
         detector.advance(event.time)
         detector.process(event, event.time)

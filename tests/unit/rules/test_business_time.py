@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from monitor.config.fields import WEEKDAYS
 from monitor.engine import Ruleset
-from monitor.engine.detector import Detector
 from monitor.events import Event
 from monitor.rules import load_rules
 from monitor.rules.calendar import Window, build_calendar
+from tests.unit.engine.harness import EngineHarness
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata"]
 
@@ -66,11 +66,11 @@ CLOSURE = [date(2026, 12, 11) + timedelta(days=i) for i in range(25)]
 CHARGE = datetime(2027, 1, 5, 10, 0, tzinfo=UTC)  # Tuesday, first working day after the closure
 
 
-def _detector(tmp_path: Path) -> Detector:
+def _detector(tmp_path: Path) -> EngineHarness:
     (tmp_path / "r.yaml").write_text(RULE % ", ".join(d.isoformat() for d in CLOSURE))
     loaded = load_rules([tmp_path])
     assert loaded.issues == []
-    return Detector(Ruleset(loaded.rules, lateness=timedelta(minutes=5)))
+    return EngineHarness(Ruleset(loaded.rules, lateness=timedelta(minutes=5)))
 
 
 def _event(kind: str, source: str, at: datetime) -> Event:

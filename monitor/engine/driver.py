@@ -1,0 +1,440 @@
+"""The one driver of a rule set: admit -> route -> apply -> sweep, per batch, over a `StateStore`.
+
+The worker (over its Faust table), replay, `cxmon test` and the unit tests all run events through
+this module; only where state is kept and what the clock is differ.
+
+Per batch, the contract is:
+- `admit` decodes a record and applies the late-event rule of its input partition (the only
+  place that rule is written); a refused record raises `Rejected` and changes nothing.
+- `apply` and `sweep` change decoded states held in a bounded cache; nothing reaches the store.
+- `commit` writes each state the batch changed to the store once, encoded once, and indexes
+  when it next needs a sweep. Callers commit after the batch's alerts are delivered, so a batch
+  that is interrupted before then leaves the store as it was (its events come again and are
+  applied whole, duplicates being dropped by source and id).
+- `StateStore.flush` then makes the writes durable (the worker's changelog); the caller decides
+  when to await it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from monitor.config.durations import format_duration
+from monitor.engine.clock import Watermark
+from monitor.engine.due import DueIndex, next_due
+from monitor.engine.ruleset import Ruleset
+from monitor.engine.state import Finding, KeyState
+from monitor.engine.stored import encode_parts, read_stored, slot_of, split_slot
+from monitor.events import EventRef, Rejected, RejectReason
+from monitor.events.codec import (
+    DEFAULT_MAX_ATTRIBUTE_CHARS,
+    DEFAULT_MAX_DATA_ITEMS,
+    Headers,
+    check_time_range,
+    decode_ref,
+)
+
+log = logging.getLogger("cxmon")
+DEFAULT_CACHE_SLOTS = 200_000  # decoded states kept between batches, at most
+_PARTITION_CACHE = 100_000
+
+
+class StateStore(Protocol):
+    """Per-partition state the driver reads and writes; flushed once per batch.
+
+    `get`, `put` and `delete` are called from `commit` and when a state is first read; `items`
+    when a partition's states are indexed (after an assignment or a reload). `flush` makes the
+    writes since the last flush durable; a failure there must stop the input that produced
+    them from being committed.
+    """
+
+    def get(self, partition: int, slot: str) -> bytes | None: ...
+    def put(self, partition: int, slot: str, value: bytes) -> None: ...
+    def delete(self, partition: int, slot: str) -> None: ...
+    def items(self, partition: int) -> Iterable[tuple[str, bytes]]: ...
+    def flush(self) -> Awaitable[None]: ...
+
+
+class DictStore:
+    """A `StateStore` in a dict per partition: replay, rule tests and unit tests."""
+
+    def __init__(self) -> None:
+        self.partitions: dict[int, dict[str, bytes]] = {}
+
+    def get(self, partition: int, slot: str) -> bytes | None:
+        return self.partitions.get(partition, {}).get(slot)
+
+    def put(self, partition: int, slot: str, value: bytes) -> None:
+        self.partitions.setdefault(partition, {})[slot] = value
+
+    def delete(self, partition: int, slot: str) -> None:
+        self.partitions.get(partition, {}).pop(slot, None)
+
+    def items(self, partition: int) -> Iterable[tuple[str, bytes]]:
+        return list(self.partitions.get(partition, {}).items())
+
+    async def flush(self) -> None:
+        return None
+
+
+@dataclass
+class Admission:
+    """Decoding, the time range and the late-event rule, with one watermark per partition
+    (producers keep order within a partition only). Counts what it admits, by department."""
+
+    lateness: timedelta
+    max_age: timedelta
+    max_ahead: timedelta
+    max_bytes: int
+    max_depth: int
+    max_attribute_chars: int = DEFAULT_MAX_ATTRIBUTE_CHARS
+    max_items: int = DEFAULT_MAX_DATA_ITEMS
+    watermarks: dict[Hashable, Watermark] = field(default_factory=dict)
+    consumed: Counter[tuple[str, str]] = field(default_factory=Counter)
+    late: Counter[str] = field(default_factory=Counter)
+    out_of_order: Counter[str] = field(default_factory=Counter)
+
+    def admit(
+        self, where: Hashable, value: bytes | None, headers: Headers | None, now: datetime
+    ) -> EventRef:
+        """The event of one record read at `where` (a topic partition), or `Rejected` (bad
+        record, out of range, too late)."""
+        event = decode_ref(
+            value,
+            headers,
+            max_bytes=self.max_bytes,
+            max_depth=self.max_depth,
+            max_attribute_chars=self.max_attribute_chars,
+            max_items=self.max_items,
+        )
+        return self.check(where, event, now)
+
+    def check(self, where: Hashable, event: EventRef, now: datetime) -> EventRef:
+        """The time range, then the late-event rule, for an event decoded (or mapped) already."""
+        check_time_range(event, now, self.max_age, self.max_ahead)
+        return self.order(where, event)
+
+    def order(self, where: Hashable, event: EventRef) -> EventRef:
+        """Apply the late-event rule: refuse an event behind the watermark of `where`."""
+        watermark = self.watermarks.get(where)
+        if watermark is None:
+            watermark = self.watermarks[where] = Watermark(self.lateness)
+        department = event.department
+        if watermark.is_too_late(event.time):
+            self.late[department] += 1
+            raise Rejected(
+                RejectReason.TOO_LATE,
+                f"event time {event.time.isoformat()} is behind the watermark "
+                f"{watermark.value.isoformat()} (lateness {format_duration(watermark.lateness)})",
+            )
+        if event.time < watermark.highest:
+            self.out_of_order[department] += 1
+        else:
+            watermark.highest = event.time
+        self.consumed[(department, event.type)] += 1
+        return event
+
+
+@dataclass(slots=True)
+class _Cached:
+    """A decoded state and what the store holds for its slot."""
+
+    partition: int
+    tag: str
+    state: KeyState
+    stored: Any = None  # the state's JSON as last written under `tag`; None: not written
+    stored_partition: int = -1
+    exists: bool = False  # some value (maybe another rule's) is in the store under the slot
+    swept_at: datetime | None = None
+    due: float | None = None  # as last indexed: next sweep (None: never), open, breached,
+    waiting: int = 0  # and the deadline of the oldest open breach
+    breached: int = 0
+    oldest_breach: float | None = None
+
+
+class Driver:
+    """Routes events to rule+key states, applies and sweeps them, and commits them to a store.
+
+    Not thread-safe: one per worker (or replay), used from one task.
+    """
+
+    def __init__(
+        self,
+        ruleset: Ruleset,
+        store: StateStore,
+        *,
+        partition_of: Callable[[str], int] | None = None,
+        cache_slots: int = DEFAULT_CACHE_SLOTS,
+        max_state_bytes: int | None = None,
+    ) -> None:
+        self.store = store
+        self.partition_of_key = partition_of or (lambda _key: 0)
+        self.cache_slots = cache_slots
+        self.max_state_bytes = max_state_bytes
+        self.due = DueIndex()
+        self.owned: set[int] = set()
+        self._cache: dict[str, _Cached] = {}
+        self._dirty: dict[str, _Cached] = {}  # changed since the last commit
+        self._unindexed: dict[str, _Cached] = {}  # changed since the due index last saw them
+        self._partitions: dict[str, int] = {}
+        self._resweep = False
+        self.ruleset = ruleset
+        self._tags = {rule.id: rule.state_tag for rule in ruleset.rules.values()}
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def routes(self, event: EventRef) -> dict[str, list[str]]:
+        """The rule ids an event concerns, by the key each correlates it under."""
+        by_key: dict[str, list[str]] = {}
+        for route in self.ruleset.routes(event):
+            rule_ids = by_key.get(route.key)
+            if rule_ids is None:
+                by_key[route.key] = [route.rule.id]
+            else:
+                rule_ids.append(route.rule.id)
+        return by_key
+
+    def partition_of(self, key: str) -> int:
+        """The partition that holds a key's states (looked up once per key, in a bounded map)."""
+        partition = self._partitions.get(key)
+        if partition is None:
+            if len(self._partitions) >= _PARTITION_CACHE:
+                self._partitions.clear()
+            partition = self._partitions[key] = self.partition_of_key(key)
+        return partition
+
+    # -- applying and sweeping ---------------------------------------------------------------
+
+    def apply(
+        self,
+        partition: int,
+        key: str,
+        event: EventRef,
+        rule_ids: Iterable[str],
+        now: datetime,
+        *,
+        catch_up: bool = False,
+    ) -> list[Finding]:
+        """One event for the listed rules' states of `key` (held on `partition`).
+
+        `catch_up`: sweep a state that is due at `now` before applying the event (an engine
+        clock that moves with the events, as in replay, has not swept it yet).
+        """
+        findings: list[Finding] = []
+        rules = self.ruleset.rules
+        for rule_id in rule_ids:
+            rule = rules.get(rule_id)
+            if rule is None:
+                continue  # removed by a reload since the event was routed
+            slot = slot_of(rule_id, key)
+            entry = self._entry(partition, slot, self._tags[rule_id])
+            if catch_up and self._is_due(slot, entry, now):
+                findings.extend(self.ruleset.sweep(rule, key, entry.state, now))
+                self._cache[slot] = entry  # indexing may have let go of it
+            findings.extend(self.ruleset.step(rule, key, entry.state, event, now))
+            entry.partition = partition
+            entry.swept_at = None
+            self._dirty[slot] = self._unindexed[slot] = entry
+        return findings
+
+    def _is_due(self, slot: str, entry: _Cached, now: datetime) -> bool:
+        if slot in self._unindexed:
+            self._index(slot, entry)
+        due = self.due.due_of(slot)
+        return due is not None and due <= now.timestamp()
+
+    def sweep(self, partition: int, now: datetime) -> list[Finding]:
+        """Fire due deadlines and expire state for the states of `partition` that are due."""
+        self._index_owned()
+        self._index_changed()
+        findings: list[Finding] = []
+        rules = self.ruleset.rules
+        for slot in self.due.pop_due(partition, now.timestamp()):
+            rule_id, key = split_slot(slot)
+            rule = rules.get(rule_id)
+            if rule is None:  # removed by a reload
+                self.store.delete(partition, slot)
+                self.due.remove(slot)
+                self._cache.pop(slot, None)
+                continue
+            entry = self._entry(partition, slot, self._tags[rule_id])
+            findings.extend(self.ruleset.sweep(rule, key, entry.state, now))
+            entry.swept_at = now
+            self._dirty[slot] = self._unindexed[slot] = entry
+        return findings
+
+    def _entry(self, partition: int, slot: str, tag: str) -> _Cached:
+        entry = self._cache.get(slot)
+        if entry is not None and entry.tag == tag:
+            return entry
+        raw = self.store.get(partition, slot)
+        stored = read_stored(raw)
+        entry = _Cached(partition, tag, KeyState(), exists=raw is not None)
+        # A state stored under another tag belongs to an earlier rule with another kind or key.
+        if stored and stored.get("r") == tag:
+            entry.state = KeyState.from_json(stored["s"])
+            entry.stored = stored["s"]
+            entry.stored_partition = stored.get("p", -1)
+        self._cache[slot] = entry
+        return entry
+
+    # -- committing --------------------------------------------------------------------------
+
+    def _index_changed(self) -> None:
+        """Bring the due index up to date with the states changed since it last saw them."""
+        unindexed, self._unindexed = self._unindexed, {}
+        for slot, entry in unindexed.items():
+            self._index(slot, entry)
+
+    def _index(self, slot: str, entry: _Cached) -> None:
+        """Record when the state next needs a sweep, and its expectation counts."""
+        self._unindexed.pop(slot, None)
+        rule = self.ruleset.rules.get(split_slot(slot)[0])
+        state, partition = entry.state, entry.partition
+        if rule is None or state.is_empty():
+            self.due.remove(slot)
+            if not entry.exists:  # nothing stored to delete: forget it now
+                self._dirty.pop(slot, None)
+                self._cache.pop(slot, None)
+            return
+        due_at = next_due(rule, state, self.ruleset.lateness, entry.swept_at)
+        entry.due = due_at.timestamp() if due_at is not None else None  # None: never
+        entry.waiting = sum(1 for e in state.expectations if e.breached_at is None)
+        entry.breached = len(state.expectations) - entry.waiting
+        oldest = min((e.due for e in state.expectations if e.breached_at is not None), default=None)
+        entry.oldest_breach = None if oldest is None else oldest.timestamp()
+        if self.due.covers(partition):
+            when = math.inf if entry.due is None else entry.due
+            self.due.set(
+                slot, partition, rule.id, when, entry.waiting, entry.breached, entry.oldest_breach
+            )
+
+    def commit(self) -> int:
+        """Write every state changed since the last commit to the store; returns how many."""
+        dirty, self._dirty = self._dirty, {}
+        written = 0
+        for slot, entry in dirty.items():
+            written += self._write(slot, entry)
+        if len(self._cache) > self.cache_slots:
+            excess = len(self._cache) - self.cache_slots // 2
+            for slot in list(self._cache)[:excess]:
+                if slot not in self._dirty:
+                    del self._cache[slot]
+        return written
+
+    def _write(self, slot: str, entry: _Cached) -> int:
+        if slot in self._unindexed:
+            self._index(slot, entry)
+        state, partition = entry.state, entry.partition
+        if split_slot(slot)[0] not in self.ruleset.rules or state.is_empty():
+            self._cache.pop(slot, None)
+            if entry.exists:
+                self.store.delete(partition, slot)
+                entry.exists = False
+                return 1
+            return 0
+        as_json = state.to_json()
+        # The stored due time is only a hint for indexing after a rebalance, and an early one is
+        # safe, so a state whose content did not change is not written again.
+        if entry.exists and as_json == entry.stored and partition == entry.stored_partition:
+            return 0
+        raw = encode_parts(
+            partition,
+            entry.tag,
+            as_json,
+            entry.due,
+            entry.waiting,
+            entry.breached,
+            entry.oldest_breach,
+        )
+        if self._shrunk(slot, entry, len(raw)):  # store what is left instead
+            self._unindexed[slot] = entry
+            return self._write(slot, entry)
+        self.store.put(partition, slot, raw)
+        entry.stored, entry.stored_partition, entry.exists = as_json, partition, True
+        return 1
+
+    def _shrunk(self, slot: str, entry: _Cached, size: int) -> bool:
+        """Whether a state's record was over `max_state_bytes` and lost its oldest entries (counted
+        as evictions) to fit: one record must stay small enough for the broker to take."""
+        limit = self.max_state_bytes
+        if limit is None or size <= limit:
+            return False
+        dropped = entry.state.shrink(limit - 512)  # room for the record's own fields
+        if not dropped:
+            return False  # nothing left to drop: store it as it is
+        rule_id = split_slot(slot)[0]
+        self.ruleset.evictions[rule_id] += dropped
+        log.warning(
+            "rule %s: a state was %d bytes, over max_state_bytes (%d); %d oldest entries dropped",
+            rule_id,
+            size,
+            limit,
+            dropped,
+        )
+        return True
+
+    # -- partitions, rebalances and reloads ----------------------------------------------------
+
+    def keep_partitions(self, owned: Iterable[int]) -> None:
+        """Keep the partitions this worker owns now; forget what it held of the others."""
+        owned = set(owned)
+        if owned != self.owned:
+            self._cache = {s: e for s, e in self._cache.items() if e.partition in owned}
+        self.owned = owned
+        self.due.keep_only(owned)
+
+    def reset(self) -> None:
+        """Forget every decoded state and the due index: the store is the truth again (after
+        a rebalance). Changes not committed yet stay and are committed."""
+        self._cache.clear()
+        self.due.clear()
+
+    def reload(self, ruleset: Ruleset) -> None:
+        """Run a new rule set; states of rules whose tag is unchanged carry over. Every state is
+        swept once under the new rules at the next sweep."""
+        self.commit()
+        self.ruleset = ruleset
+        self._tags = {rule.id: rule.state_tag for rule in ruleset.rules.values()}
+        self._cache.clear()
+        self.due.clear()
+        self._resweep = True
+
+    def _index_owned(self) -> None:
+        """Index the stored states of owned partitions not indexed yet."""
+        missing = [p for p in self.owned if not self.due.covers(p)]
+        if not missing:
+            return
+        for partition in missing:
+            self.due.cover(partition)
+            for slot, raw in self.store.items(partition):
+                stored = read_stored(raw)
+                if not stored:
+                    continue
+                due = stored.get("d", -math.inf) if not self._resweep else -math.inf
+                due = math.inf if due is None else due
+                rule_id = split_slot(slot)[0]
+                self.due.set(
+                    slot,
+                    partition,
+                    rule_id,
+                    due,
+                    stored.get("o", 0),
+                    stored.get("b", 0),
+                    stored.get("w"),
+                )
+        self._resweep = False
+
+    def states(self) -> Iterable[tuple[str, KeyState]]:
+        """The decoded states held, by slot (all of them, when nothing was evicted)."""
+        return [(slot, e.state) for slot, e in self._cache.items() if not e.state.is_empty()]
+
+    def open_counts(self) -> tuple[Mapping[str, int], Mapping[str, int]]:
+        """Open and breached expectations per rule, over the indexed partitions."""
+        return self.due.open, self.due.breached

@@ -1,0 +1,233 @@
+"""Every use of Faust's private API, in one place, for the Faust version pinned in pyproject.toml.
+
+tests/unit/test_faust_compat.py pins the behaviour each piece relies on, so an upgrade of
+faust-streaming fails there, loudly, rather than somewhere in the worker.
+
+What is here:
+- `BatchDeliveryConsumer`: Faust's aiokafka consumer, overriding `_drain_messages` (private):
+  each fetched batch is delivered under one interruptible wait, and the records a topic fetched
+  for one partition reach its agent as ONE Faust message (`BatchSchema` passes the record list
+  through). The batch message carries the last record's offset; when the agent acks it, the
+  batch's other offsets are recorded as a gap (`_gap`, private) first, so Faust's own commit
+  machinery commits `last + 1` then, and nothing of the batch before.
+- `CommitBarrier`: awaited in `_commit_offsets` (private) before any offset is committed; the
+  state changelog registers its sends there, so offsets are never committed ahead of the
+  changelog records of the states they produced, and a failed send stops the commit.
+- `producer_of`: the aiokafka producer inside Faust's producer (`_ensure_producer`).
+- `set_persisted_offset`: RocksDB's record of how far the changelog is in the local store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from typing import Any, cast
+
+import faust
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, AppT, Message
+from faust.types.tuples import ConsumerMessage
+from mode import Service
+
+log = logging.getLogger("cxmon")
+YIELD_EVERY = 100  # messages delivered before the loop lets other tasks run, as Faust does
+
+
+class ChangelogNotWritten(RuntimeError):
+    """A state changelog send failed: the offsets of the input behind it must not be committed."""
+
+
+class CommitBarrier:
+    """Sends that must be delivered before Faust commits input offsets.
+
+    `add` is called as a send is queued; `wait` by the consumer right before it commits. A send
+    that failed raises `ChangelogNotWritten` from `wait`, which stops that commit (Faust's
+    commit task then crashes the worker, which restarts from the last committed offsets and
+    replays; duplicate events are dropped by source and id).
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[Awaitable[Any]] = []
+
+    def add(self, delivery: Awaitable[Any]) -> None:
+        """Hold back the next commit until `delivery` completes."""
+        self._pending.append(delivery)
+
+    async def wait(self) -> None:
+        """Wait for every registered send; raise if one failed."""
+        while self._pending:
+            pending, self._pending = self._pending, []
+            results = await asyncio.gather(*pending, return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                raise ChangelogNotWritten(
+                    f"{len(failed)} of {len(results)} changelog sends failed: {failed[0]!r}"
+                )
+
+
+class BatchSchema(faust.Schema):  # type: ignore[type-arg]
+    """The value of a batch message is the list of aiokafka records it stands for."""
+
+    def loads_key(self, app: AppT, message: Message, **_: Any) -> Any:  # noqa: ARG002  # Faust's signature
+        return None
+
+    def loads_value(self, app: AppT, message: Message, **_: Any) -> Any:  # noqa: ARG002
+        return message.value
+
+
+class BatchDeliveryConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer: one interruptible wait per fetch, one message per batch."""
+
+    async def _drain_messages(self, fetcher: Any) -> None:
+        consumer_should_stop = cast(Service, self)._stopped.is_set
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                messages, generation = await self._fetch()
+                await self.sleep(0)
+                if messages and not self.should_stop:
+                    await self.wait_first(
+                        self._deliver(messages, generation), self.suspend_flow.wait()
+                    )
+                self.diag.unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _fetch(self) -> tuple[list[tuple[TP, Message]], int]:
+        """One fetch as Faust's `getmany` makes it, as messages: one per partition for batch
+        topics, one per record for the others (in Faust's round-robin order)."""
+        records, active = await self._wait_next_records(1.0)
+        generation = self.app.consumer_generation_id
+        if records is None or self.should_stop:
+            return [], generation
+        if not self.flow_active:
+            try:  # as `getmany` does when flow stopped while it fetched
+                await self.perform_seek()
+            except Exception as exc:  # Faust logs and carries on here too
+                self.log.warning(f"exception performing seek when flow not active {exc}")
+            return [], generation
+        batch_topics: frozenset[str] = getattr(self.app, "batch_topics", frozenset())
+        wanted = {
+            tp: recs
+            for tp, recs in records.items()
+            if active is None or tp in active or tp in self._buffered_partitions
+        }
+        messages: list[tuple[TP, Message]] = []
+        others = {}
+        for tp, recs in wanted.items():
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            if tp.topic in batch_topics and recs:
+                messages.append((tp, self._batch_message(tp, recs, generation)))
+            else:
+                others[tp] = recs
+        if others:
+            to_message = self._to_message
+            messages.extend((tp, to_message(tp, r)) for tp, r in self.scheduler.iterate(others))
+        return messages, generation
+
+    @staticmethod
+    def _batch_message(tp: TP, records: Sequence[Any], generation: int) -> ConsumerMessage:
+        last = records[-1]
+        return ConsumerMessage(
+            last.topic,
+            last.partition,
+            last.offset,
+            None if last.timestamp is None else last.timestamp / 1000.0,  # type: ignore[arg-type]
+            last.timestamp_type,
+            [],
+            None,
+            list(records),  # type: ignore[arg-type]  # what BatchSchema passes through
+            None,
+            0,
+            sum(r.serialized_value_size for r in records),
+            tp,
+            generation_id=generation,
+        )
+
+    async def _deliver(self, messages: list[tuple[TP, Message]], generation: int) -> None:
+        """Faust's per-record step (gap tracking, commit every n, callback, read offset) for
+        each message of one fetch, with `getmany`'s flow and generation checks."""
+        callback = self.callback
+        read_offset = self._read_offset
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        since_yield = 0
+        for tp, message in messages:
+            if not self.flow_active or self.app.consumer_generation_id != generation:
+                return  # a rebalance began: Faust seeks back to the committed offsets
+            since_yield += 1
+            if since_yield > YIELD_EVERY:
+                await asyncio.sleep(0)
+                since_yield = 0
+            offset = message.offset
+            r_offset = read_offset[tp]
+            if r_offset is None or offset >= r_offset:
+                first = message.value[0].offset if isinstance(message.value, list) else offset
+                gap = first - (r_offset or 0)
+                if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                    await self._add_gap(tp, r_offset + 1, first - 1)
+                if commit_every is not None and self._n_acked >= commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+                await callback(message)
+                read_offset[tp] = offset
+
+    def ack(self, message: Message) -> bool:
+        """Faust's ack; for a batch message, its records before the last count as acked too.
+
+        They are added here, not at delivery, so an offset of a batch still being handled is
+        never committable, whatever else is acked meanwhile.
+        """
+        records = message.value
+        if isinstance(records, list) and not message.acked and len(records) > 1:
+            first, committed = records[0].offset, self._committed_offset[message.tp]
+            if committed is not None:
+                first = max(first, committed)
+            if first < message.offset:
+                self._gap[message.tp].addi(first, message.offset)  # [first, last)
+        return super().ack(message)
+
+    async def _commit_offsets(
+        self, offsets: Mapping[TP, int], start_new_transaction: bool = True
+    ) -> bool:
+        barrier: CommitBarrier | None = getattr(self.app, "commit_barrier", None)
+        if barrier is not None:
+            await barrier.wait()
+        return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
+
+
+class Transport(faust_aiokafka.Transport):
+    """Faust's aiokafka transport with the batch-delivering consumer."""
+
+    Consumer = BatchDeliveryConsumer
+
+
+def producer_of(app: Any) -> Any:
+    """The started aiokafka producer inside Faust's producer."""
+    return app.producer._ensure_producer()
+
+
+def set_persisted_offset(table: Any, tp: Any, offset: int) -> None:
+    """Tell the table's store how far the changelog is written (RocksDB resumes from there)."""
+    table.data.set_persisted_offset(tp, offset)
+
+
+def batch_topics(topics: Iterable[Any]) -> frozenset[str]:
+    """The names of topics whose agents take one message per fetched partition batch."""
+    return frozenset(t.get_topic_name() for t in topics)

@@ -1,0 +1,151 @@
+"""The worker's Faust table as the driver's `StateStore`, with its changelog written per batch.
+
+The driver (monitor/engine/driver.py) reads states from the table and, once a batch's alerts
+are delivered, writes each state the batch changed once. Writes go straight to the table's
+store, not through the table's `__setitem__` (which would queue a changelog record and update
+sensors per write); `flush` then sends the last value of each key as one record batch per
+partition, registering each send with the app's `CommitBarrier` so input offsets are committed
+only after the changelog holds the states they produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+from aiokafka.partitioner import DefaultPartitioner
+
+from monitor.engine.stored import stored_partition
+from streams.faust_compat import CommitBarrier, producer_of, set_persisted_offset
+
+log = logging.getLogger("cxmon")
+partitioner = DefaultPartitioner()
+
+
+def partition_for(key: str, partitions: list[int]) -> int:
+    """The keyed topic's partition for a rule key: the one Kafka's default partitioner picks."""
+    return partitioner(key.encode(), partitions, partitions)  # type: ignore[no-any-return]
+
+
+class StateTable(faust.Table[str, bytes]):
+    """The state table; its changelog is written by `flush_changelog`, once per batch.
+
+    Faust sends each table write as its own changelog record, through a buffer that wraps,
+    serialises and produces the records one at a time, and stalls the consumer when a batch
+    writes more than a hundred states. This table keeps the last value written to each key
+    instead (None for a delete) and sends them as one record batch per partition. The
+    changelog holds the same records as before, so recovery reads it unchanged.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unsent: dict[int, dict[Any, bytes | None]] = {}
+        self.barrier: CommitBarrier | None = None
+
+    def on_key_set(self, key: Any, value: Any) -> None:
+        self._unsent.setdefault(self._partition_of(key), {})[key] = value
+        self._sensor_on_set(self, key, value)
+
+    def on_key_del(self, key: Any) -> None:
+        self._unsent.setdefault(self._partition_of(key), {})[key] = None
+        self._sensor_on_del(self, key)
+
+    def record(self, partition: int, key: str, value: bytes | None) -> None:
+        """Queue a write for the changelog (the store itself is written by the caller)."""
+        self._unsent.setdefault(partition, {})[key] = value
+
+    def _partition_of(self, key: Any) -> int:
+        """The partition of the record being handled: a table key's partition (Faust's rule)."""
+        partition = self.partition_for_key(key)
+        if partition is None:
+            raise TypeError("the state table takes its partitions from the records handled")
+        return partition
+
+    async def flush_changelog(self) -> None:
+        """Send the writes since the last flush: the last value of each key, in batches."""
+        if not self._unsent:
+            return
+        unsent, self._unsent = self._unsent, {}
+        producer = producer_of(self.app)
+        topic = self.changelog_topic
+        name = topic.get_topic_name()
+        for partition, writes in unsent.items():
+            batch = producer.create_batch()
+            for key, value in writes.items():
+                raw_key, _ = topic.prepare_key(key, self.key_serializer)
+                raw = (
+                    None if value is None else topic.prepare_value(value, self.value_serializer)[0]
+                )
+                if batch.append(key=raw_key, value=raw, timestamp=None) is None:
+                    await self._send(producer, batch, name, partition)
+                    batch = producer.create_batch()
+                    if batch.append(key=raw_key, value=raw, timestamp=None) is None:
+                        raise ValueError(f"a state of {len(raw or b'')} bytes exceeds a batch")
+            await self._send(producer, batch, name, partition)
+
+    async def _send(self, producer: Any, batch: Any, topic: str, partition: int) -> None:
+        count = batch.record_count()
+        if not count:
+            return
+        delivered = await producer.send_batch(batch, topic, partition=partition)
+        delivered.add_done_callback(lambda fut: self._on_batch_sent(fut, count))
+        if self.barrier is not None:
+            # The next commit of input offsets waits for this send and fails if it failed.
+            self.barrier.add(delivered)
+
+    def _on_batch_sent(self, delivered: asyncio.Future[Any], count: int) -> None:
+        if delivered.cancelled():
+            return
+        error = delivered.exception()
+        if error is not None:
+            log.error("changelog batch of %d states not written: %r", count, error)
+            return
+        sent = delivered.result()
+        # What Faust's own callback does per record: RocksDB remembers how far the changelog
+        # is already in the local store, so a restart replays only what came after.
+        set_persisted_offset(self, sent.topic_partition, sent.offset + count - 1)
+
+
+class TableStore:
+    """`StateStore` over the state table. Called from the agents, inside the Faust event whose
+    partition the slots belong to (RocksDB picks its partition database from that event)."""
+
+    def __init__(self, table: StateTable) -> None:
+        self.table = table
+        self._grouped: dict[int, list[tuple[str, bytes]]] | None = None
+
+    def get(self, partition: int, slot: str) -> bytes | None:  # noqa: ARG002  # the protocol's
+        value: bytes | None = self.table.data.get(slot)
+        return value
+
+    def put(self, partition: int, slot: str, value: bytes) -> None:
+        self._grouped = None
+        self.table.data[slot] = value
+        self.table.record(partition, slot, value)
+
+    def delete(self, partition: int, slot: str) -> None:
+        self._grouped = None
+        data = self.table.data
+        if slot in data:
+            del data[slot]
+            self.table.record(partition, slot, None)
+
+    def items(self, partition: int) -> Iterable[tuple[str, bytes]]:
+        # Indexing asks for each newly owned partition in turn: one pass over the table
+        # serves them all until the next write.
+        if self._grouped is None:
+            grouped: dict[int, list[tuple[str, bytes]]] = {}
+            for slot, raw in self.table.data.items():
+                if raw:
+                    owner = stored_partition(raw)
+                    if owner is not None:
+                        grouped.setdefault(owner, []).append((slot, raw))
+            self._grouped = grouped
+        return self._grouped.get(partition, [])
+
+    async def flush(self) -> None:
+        self._grouped = None
+        await self.table.flush_changelog()

@@ -1,0 +1,152 @@
+"""The driver over a dict store: what reaches the store, when, and in which bytes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from monitor.engine import Ruleset
+from monitor.engine.driver import Admission, DictStore, Driver
+from monitor.engine.due import next_due
+from monitor.engine.state import KeyState
+from monitor.engine.stored import encode_stored, read_stored, slot_of, stored_partition
+from monitor.events import Event, Rejected, RejectReason
+from monitor.events.codec import encode
+from monitor.rules import CompiledRule
+from tests.unit.conftest import DAY, HOUR, MINUTE, T0, event
+
+RULE = "sales-onboarding-handoff-stalled"
+SLOT = slot_of(RULE, "c1")
+
+
+def closed(deal: str = "d1") -> Event:
+    return event("sales", "deal.closed", id=f"closed-{deal}", deal_id=deal)
+
+
+@pytest.fixture
+def driver(shipped_rules: list[CompiledRule]) -> Driver:
+    return Driver(Ruleset(shipped_rules), DictStore())
+
+
+def feed(driver: Driver, partition: int, *events: Event) -> list[str]:
+    rule_ids = []
+    for e in events:
+        for key, ids in driver.routes(e.ref()).items():
+            found = driver.apply(partition, key, e.ref(), ids, e.time)
+            rule_ids.extend(f.rule.id for f in found)
+    return rule_ids
+
+
+def stored(driver: Driver, partition: int = 0) -> dict[str, bytes]:
+    assert isinstance(driver.store, DictStore)
+    return driver.store.partitions.get(partition, {})
+
+
+def test_nothing_reaches_the_store_before_commit(driver: Driver) -> None:
+    feed(driver, 0, closed())
+    assert stored(driver) == {}
+    assert driver.commit() == 1
+    assert set(stored(driver)) == {SLOT}
+
+
+def test_a_state_is_stored_as_the_json_the_table_always_held(driver: Driver) -> None:
+    feed(driver, 3, closed())
+    driver.commit()
+    raw = stored(driver, 3)[SLOT]
+    rule = driver.ruleset.rules[RULE]
+    state = KeyState.from_json(read_stored(raw)["s"])  # type: ignore[index]
+    due = next_due(rule, state, driver.ruleset.lateness)
+    assert due is not None
+    assert raw == encode_stored(
+        {"p": 3, "r": rule.state_tag, "s": state.to_json(), "d": due.timestamp(), "o": 1, "b": 0}
+    )
+    assert stored_partition(raw) == 3
+
+
+def test_a_state_changed_many_times_in_a_batch_is_written_once(driver: Driver) -> None:
+    writes: list[str] = []
+    store = driver.store
+    assert isinstance(store, DictStore)
+    put = store.put
+    store.put = lambda p, s, v: (writes.append(s), put(p, s, v))[-1]  # type: ignore[method-assign]
+    feed(driver, 0, *[closed(f"d{n}") for n in range(20)])
+    driver.commit()
+    assert writes == [SLOT]
+
+
+def test_an_unchanged_state_is_not_written_again(driver: Driver) -> None:
+    feed(driver, 0, closed())
+    driver.commit()
+    feed(driver, 0, closed())  # a duplicate delivery changes nothing
+    assert driver.commit() == 0
+
+
+def test_states_are_read_back_from_the_store_after_a_reset(driver: Driver) -> None:
+    feed(driver, 0, closed())
+    driver.commit()
+    driver.reset()
+    driver.keep_partitions([0])
+    assert feed(driver, 0, closed()) == []  # the stored state remembers the event: duplicate
+    assert driver.ruleset.duplicates >= 1
+    fired = driver.sweep(0, T0 + 3 * DAY + HOUR)
+    assert [f.rule.id for f in fired] == [RULE]
+
+
+def test_a_state_stored_by_another_rule_with_the_same_id_starts_empty(
+    driver: Driver, shipped_rules: list[CompiledRule]
+) -> None:
+    feed(driver, 0, closed())
+    driver.commit()
+    raw = stored(driver)[SLOT]
+    driver.store.put(0, SLOT, raw.replace(driver.ruleset.rules[RULE].state_tag.encode(), b"x"))
+    driver.reset()
+    assert feed(driver, 0, closed()) == []
+    assert driver.ruleset.duplicates == 0  # not seen: the other rule's state was not read
+
+
+def test_sweeps_touch_only_due_states_and_empty_states_are_deleted(driver: Driver) -> None:
+    driver.keep_partitions([0])
+    feed(driver, 0, closed())
+    driver.commit()
+    assert driver.sweep(0, T0 + HOUR) == []
+    assert [f.rule.id for f in driver.sweep(0, T0 + 3 * DAY + MINUTE)] == [RULE]
+    driver.commit()
+    assert driver.due.open[RULE] == 0 and driver.due.breached[RULE] == 1
+    driver.sweep(0, T0 + 400 * DAY)  # long past every horizon: the state is forgotten
+    driver.commit()
+    assert SLOT not in stored(driver)
+
+
+def test_the_cache_stays_bounded(shipped_rules: list[CompiledRule]) -> None:
+    driver = Driver(Ruleset(shipped_rules), DictStore(), cache_slots=10)
+    feed(
+        driver, 0, *[event("sales", "deal.closed", subject=f"c{n}", id=f"x{n}") for n in range(50)]
+    )
+    driver.commit()
+    assert len(driver._cache) <= 10
+    assert len(stored(driver)) == 50
+
+
+def admission() -> Admission:
+    return Admission(
+        lateness=timedelta(minutes=5),
+        max_age=timedelta(days=3650),
+        max_ahead=timedelta(days=3650),
+        max_bytes=1 << 20,
+        max_depth=32,
+    )
+
+
+def test_the_late_event_rule_is_per_partition() -> None:
+    gate = admission()
+    gate.admit(0, encode(event("sales", "deal.closed", at=T0 + HOUR)), None, T0)
+    late = encode(event("sales", "deal.closed", at=T0, id="late"))
+    with pytest.raises(Rejected) as caught:
+        gate.admit(0, late, None, T0)
+    assert caught.value.reason == RejectReason.TOO_LATE
+    assert gate.admit(1, late, None, T0).id == "late"  # another partition, its own watermark
+    within = encode(event("sales", "deal.closed", at=T0 + HOUR - MINUTE, id="ooo"))
+    gate.admit(0, within, None, T0)
+    assert gate.late == {"sales": 1} and gate.out_of_order == {"sales": 1}
+    assert gate.consumed == {("sales", "deal.closed"): 3}

@@ -1,0 +1,67 @@
+"""`decode_ref`, the worker's decoder, gives exactly `decode(...).ref()` or the same rejection."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from monitor.events import Rejected
+from monitor.events.codec import decode, decode_ref, encode_binary
+from tests.unit.conftest import event
+
+BASE = (
+    '{"specversion":"1.0","id":"inv-1","source":"/billing/eu","type":"invoice.charged",'
+    '"time":"%s","subject":"c1","datacontenttype":"application/json","data":%s}'
+)
+RECORDS = [
+    BASE % ("2026-05-01T09:00:00Z", '{"amount": 25}'),
+    BASE % ("2026-05-01T11:00:00+02:00", '{"amount": 25}'),  # converted to UTC
+    BASE % ("2026-05-01T09:00:00.123456Z", "null"),
+    BASE % ("2026-05-01T09:00:00Z", '{"big": 123456789012345678901234567890}'),  # > 64 bits
+    BASE % ("2026-05-01T09:00:00Z", '{"a": NaN, "b": Infinity, "c": -Infinity}'),
+    BASE % ("2026-05-01T09:00:00Z", '{"fee": "late_fee", "fee": "setup_fee"}'),  # last wins
+    BASE % ("2026-05-01T09:00:00Z", '{"a": {"b": {"c": [1, 2, {"d": 1e400}]}}}'),
+    BASE % ("2026-05-01 09:00:00Z", "{}"),  # unusual time: the SDK judges it
+    BASE % ("0001-01-01T00:00:00+01:00", "{}"),  # out of range once in UTC
+    BASE % ("2026-05-01T09:00:00Z", "[1]"),
+    BASE % ("2026-05-01T09:00:00Z", '{"a": ' * 40 + "1" + "}" * 40),  # too deep
+    '{"specversion":"1.0","id":"","source":"s","type":"t","time":"2026-05-01T09:00:00Z"}',
+    '{"specversion":"1.0","id":"x","source":"s","type":"t","time":"2026-05-01T09:00:00Z",'
+    '"subject":"c1","ext":"an extension attribute"}',
+    "not json",
+    "[]",
+]
+
+
+def outcome(decoder: Any, value: bytes | None, headers: Any = None) -> Any:
+    try:
+        result = decoder(value, headers, max_depth=32)
+    except Rejected as rejected:
+        return ("rejected", rejected.reason, rejected.detail)
+    return json.dumps(result if decoder is decode_ref else result.ref(), default=repr)
+
+
+@pytest.mark.parametrize("record", RECORDS)
+def test_structured_record_decodes_as_decode_does(record: str) -> None:
+    raw = record.encode()
+    expected = outcome(decode, raw)
+    got = outcome(decode_ref, raw)
+    assert got == expected
+    if expected[0] != "rejected":
+        assert decode_ref(raw) == decode(raw).ref()
+
+
+def test_big_integers_nan_and_duplicate_keys_stay_as_json_reads_them() -> None:
+    ref = decode_ref(RECORDS[3].encode())
+    assert ref.data == {"big": 123456789012345678901234567890}
+    ref = decode_ref(RECORDS[4].encode())
+    assert ref.data["b"] == float("inf") and ref.data["a"] != ref.data["a"]
+    assert decode_ref(RECORDS[5].encode()).data == {"fee": "setup_fee"}
+
+
+def test_binary_record_decodes_as_decode_does() -> None:
+    headers, value = encode_binary(event("billing", "invoice.charged", amount=3))
+    assert decode_ref(value, headers) == decode(value, headers).ref()
+    assert outcome(decode_ref, value, headers[1:]) == outcome(decode, value, headers[1:])

@@ -1,0 +1,116 @@
+"""Pins the Faust behaviour streams/faust_compat.py relies on; an upgrade that changes it fails here."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from importlib.metadata import version
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from faust.transport import consumer as faust_consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+from faust.types.tuples import ConsumerMessage
+from intervaltree import IntervalTree
+
+from streams.faust_compat import BatchDeliveryConsumer, ChangelogNotWritten, CommitBarrier
+
+TOPIC = TP("cx.events", 0)
+
+
+def test_the_faust_version_is_the_one_this_module_was_written_for() -> None:
+    assert version("faust-streaming") == "0.15.3"
+
+
+def test_the_private_methods_overridden_or_called_exist_with_their_signatures() -> None:
+    consumer = faust_aiokafka.Consumer
+    assert list(inspect.signature(consumer._drain_messages).parameters) == ["self", "fetcher"]
+    assert list(inspect.signature(consumer._wait_next_records).parameters) == ["self", "timeout"]
+    assert list(inspect.signature(consumer._add_gap).parameters) == [
+        "self",
+        "tp",
+        "offset_from",
+        "offset_to",
+    ]
+    assert list(inspect.signature(consumer._commit_offsets).parameters) == [
+        "self",
+        "offsets",
+        "start_new_transaction",
+    ]
+    assert callable(consumer._to_message) and hasattr(faust_consumer, "CONSUMER_FETCHING")
+    assert BatchDeliveryConsumer.__mro__[1] is consumer
+    params = list(inspect.signature(ConsumerMessage.__init__).parameters)
+    assert params[1:13] == [
+        "topic",
+        "partition",
+        "offset",
+        "timestamp",
+        "timestamp_type",
+        "headers",
+        "key",
+        "value",
+        "checksum",
+        "serialized_key_size",
+        "serialized_value_size",
+        "tp",
+    ]
+
+
+def offsets_state(committed: int | None) -> Any:
+    """What `Consumer._new_offset` reads: acked offsets, gaps and the committed offset."""
+    return SimpleNamespace(
+        _acked={TOPIC: []},
+        _acked_index={TOPIC: set()},
+        _gap={TOPIC: IntervalTree()},
+        _committed_offset={TOPIC: committed},
+    )
+
+
+def ack_batch(state: Any, first: int, last: int) -> None:
+    """What `BatchDeliveryConsumer.ack` does for a batch `first..last`: the gap, then the ack."""
+    state._gap[TOPIC].addi(first, last)
+    state._acked[TOPIC].append(last)
+
+
+def commit(state: Any) -> int | None:
+    """`_new_offset`, and what a commit then records."""
+    offset = faust_consumer.Consumer._new_offset(state, TOPIC)
+    if offset is not None:
+        state._committed_offset[TOPIC] = offset
+    return offset  # type: ignore[no-any-return]
+
+
+def test_a_batch_acked_as_its_last_offset_commits_last_plus_one() -> None:
+    state = offsets_state(committed=100)
+    ack_batch(state, 100, 150)
+    assert commit(state) == 151
+    assert commit(state) is None  # the next batch, 151..200, is not acked yet
+    ack_batch(state, 151, 200)
+    assert commit(state) == 201
+
+
+def test_an_unacked_batch_holds_back_the_commit_of_a_later_one() -> None:
+    state = offsets_state(committed=100)
+    ack_batch(state, 151, 200)  # acked while batch 100..150 is still being handled
+    assert commit(state) is None
+    ack_batch(state, 100, 150)
+    assert commit(state) == 201
+
+
+def test_the_commit_barrier_raises_when_a_send_failed() -> None:
+    async def scenario() -> None:
+        barrier = CommitBarrier()
+        loop = asyncio.get_running_loop()
+        ok, failed = loop.create_future(), loop.create_future()
+        ok.set_result(None)
+        failed.set_exception(OSError("broker gone"))
+        barrier.add(ok)
+        await barrier.wait()
+        barrier.add(failed)
+        with pytest.raises(ChangelogNotWritten, match="broker gone"):
+            await barrier.wait()
+        await barrier.wait()  # reported once; later commits wait for later sends only
+
+    asyncio.run(scenario())
