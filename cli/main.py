@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -42,16 +42,36 @@ def run(
     rules: Annotated[
         Path | None, typer.Option(help="rule directory (default: CXMON_RULES_PATH)")
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="worker processes in one group (default: CXMON_PROCESSES; 0: one per core, "
+            "at most the partitions); process i serves metrics on CXMON_METRICS_PORT + i",
+        ),
+    ] = None,
 ) -> None:
-    """Run a worker against the configured Kafka (more workers with the same app id share the work)."""
+    """Run workers against the configured Kafka (more workers with the same app id share the work)."""
     import logging
 
+    from streams.supervisor import process_count, supervise
     from streams.worker import run_worker  # lazy: only `run` needs Faust
 
-    settings = Settings(rules_path=rules) if rules else Settings()
+    overrides: dict[str, Any] = {"rules_path": rules} if rules else {}
+    if processes is not None:
+        overrides["processes"] = processes
+    settings = Settings(**overrides)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    count = process_count(settings.processes, settings.topic_partitions)
+    if count > 1:
+        loaded = load_rules([settings.rules_path], settings.rule_limits())
+        if loaded.errors:  # refuse once here rather than once per worker
+            print_issues(loaded.errors, err)
+            err.print("[red]refusing to start: fix the rule files above[/red]")
+            raise typer.Exit(1)
+        raise typer.Exit(supervise(settings, count))
     try:
         run_worker(settings)
     except RuleError as exc:

@@ -59,6 +59,17 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(
         default=1.0, gt=0, description="how often deadlines are checked"
     )
+    processes: int = Field(
+        default=0,
+        ge=0,
+        description="worker processes `cxmon run` starts (0: one per core, at most the partitions)",
+    )
+    standby_replicas: int = Field(
+        default=1,
+        ge=0,
+        description="standby copies of each state partition other workers keep (Faust's "
+        "table_standby_replicas): faster takeovers, for the CPU of replaying the changelog",
+    )
     batch_delivery: bool = Field(
         default=True,
         description="hand each fetched batch to the agents under one wait (false: Faust's own "

@@ -108,7 +108,13 @@ def new_app(settings: Settings, app_id: str, **options: Any) -> CxApp:
 def build_topology(settings: Settings, mapped: Sequence[str] = ()) -> Topology:
     """Create the Faust app, its topics and the changelogged state table. The ingest agent
     reads the events topic and every `mapped` topic (source mappings) in one consumer group."""
-    app = new_app(settings, settings.app_id, store=settings.store, datadir=str(settings.data_dir))
+    app = new_app(
+        settings,
+        settings.app_id,
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        table_standby_replicas=settings.standby_replicas,
+    )
     app.ready_file = str(settings.ready_file) if settings.ready_file else None
     app.on_ready_hooks = []
     app.on_rebalance_start_hooks = []

@@ -79,6 +79,7 @@ def run_demo(
             "CXMON_RULES_PATH": str(rules),
             "CXMON_SOURCES_PATH": str(sources.resolve()),
             "CXMON_METRICS_PORT": str(metrics_port),
+            "CXMON_PROCESSES": "1",  # the notifier takes the next port
             "CXMON_READY_FILE": str(ready),
             "CXMON_DATA_DIR": str(WORK / "data"),
             "CXMON_LOG_LEVEL": "warning",

@@ -101,6 +101,7 @@ class Deployment:
             "CXMON_DATA_DIR": str(self.workdir / f"data-{self.suffix}"),
             "CXMON_SWEEP_INTERVAL_S": "0.5",
             "CXMON_CONSOLE_ALERTS": "true",
+            "CXMON_PROCESSES": "1",  # a test's worker is one process (test_processes.py runs more)
             **extra,
         }
 
