@@ -9,6 +9,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from monitor.engine import Ruleset
 from monitor.events import Event
 from monitor.rules import CompiledRule, load_rules
@@ -103,6 +105,7 @@ class CollectorTimer:
         gc.callbacks.remove(self)
 
 
+@pytest.mark.timeout(3600)
 def test_engine_throughput_and_rule_count_scaling(tmp_path: Path) -> None:
     shipped = load_rules([RULES]).rules
     many = variant_rules(tmp_path, 1000 - len(shipped))

@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
@@ -80,9 +81,34 @@ def keyed_backlog(bootstrap: str, group: str, topic: str) -> int:
         admin.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process and its children that exited or still run."""
+    total = 0.0
+    for target in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{target}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+LAST_CPU_US: list[float] = []  # worker CPU per event of each `worker_rate` call, in order
+
+
 def worker_rate(deployment: Deployment, topic: str, **extra: str) -> tuple[float, float]:
     """(start-up seconds, events/s end to end: from ready until every event is ingested and
-    every keyed record it produced is committed by the detect agent)."""
+    every keyed record it produced is committed by the detect agent). The worker's CPU time
+    per event over the same span is appended to LAST_CPU_US (with several processes, theirs
+    summed; metrics summed over their ports)."""
+    processes = int(extra.get("CXMON_PROCESSES", "1"))
     # The worker's topics get as many partitions as the input topic, as the README advises, so
     # events keyed by customer are applied where they arrive instead of crossing the keyed topic.
     with deployment.worker(
@@ -94,16 +120,19 @@ def worker_rate(deployment: Deployment, topic: str, **extra: str) -> tuple[float
         **extra,
     ) as worker:
         ready = worker.wait_ready()
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), cpu_seconds(worker.process.pid)
         group = f"cxmon-test-{deployment.suffix}"
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
-            consumed = _consumed(worker.metrics_port)
+            ports = range(worker.metrics_port, worker.metrics_port + processes)
+            consumed = sum(_consumed(port) for port in ports)
             if (
                 consumed >= EVENTS
                 and keyed_backlog(deployment.bootstrap, group, deployment.topics["keyed"]) == 0
             ):
-                return ready, EVENTS / (time.perf_counter() - started)
+                elapsed = time.perf_counter() - started
+                LAST_CPU_US.append((cpu_seconds(worker.process.pid) - cpu_before) / EVENTS * 1e6)
+                return ready, EVENTS / elapsed
             time.sleep(0.25)
         raise AssertionError(f"worker did not finish:\n{worker.log()}")
 
@@ -120,11 +149,13 @@ def _consumed(port: int) -> float:
     return total
 
 
+@pytest.mark.timeout(5400)
 def test_worker_versus_raw_consume_ceiling() -> None:
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
         topic = f"bench.events.{uuid.uuid4().hex[:6]}"
         count = publish_traffic(broker.bootstrap, topic)
         ceilings, floors, batched, stock, workers, startups = [], [], [], [], [], []
+        stock_cpu, worker_cpu, pairs = [], [], []
         for run in range(RUNS):
             ceilings.append(asyncio.run(raw_ceiling(broker.bootstrap, topic, count)))
             command = [sys.executable, "-m", "tests.bench.peer_faust", broker.bootstrap, topic]
@@ -137,11 +168,16 @@ def test_worker_versus_raw_consume_ceiling() -> None:
             deployment = Deployment(broker.bootstrap, Path(tmp) / f"run{run}")
             deployment.workdir.mkdir()
             stock.append(worker_rate(deployment, topic, CXMON_BATCH_DELIVERY="false")[1])
+            stock_cpu.append(LAST_CPU_US[-1])
             deployment = Deployment(broker.bootstrap, Path(tmp) / f"run{run}b")
             deployment.workdir.mkdir()
             startup, throughput = worker_rate(deployment, topic)
             workers.append(throughput)
+            worker_cpu.append(LAST_CPU_US[-1])
             startups.append(startup)
+            deployment = Deployment(broker.bootstrap, Path(tmp) / f"run{run}c")
+            deployment.workdir.mkdir()
+            pairs.append(worker_rate(deployment, topic, CXMON_PROCESSES="2")[1])
     ceiling, worker = statistics.median(ceilings), statistics.median(workers)
     floor, batch = statistics.median(floors), statistics.median(batched)
     unbatched = statistics.median(stock)
@@ -155,11 +191,14 @@ group with `json.loads`.
 Bare Faust agent (`tests/bench/peer_faust.py`): one agent on the topic that parses each event's
 JSON and counts it per customer in a dict, with the worker's Faust settings, from its first event
 to its last: what a Faust application pays per event before it does any work; once with Faust's
-own consumer, once with the worker's (`streams/consumer.py`: one interruptible wait per fetched
-batch instead of per record). Worker: `cxmon
+own consumer, once with the worker's (`streams/faust_compat.py`: one interruptible wait per
+fetched batch instead of per record). Worker: `cxmon
 run` with the shipped pack (fast-start profile, its topics with {PARTITIONS} partitions like the
 input, so events keyed by customer are applied where they arrive), from ready until every event
-is ingested and every re-keyed record is committed by the detect agent. Median of {RUNS} runs.
+is ingested and every re-keyed record is committed by the detect agent; its CPU time (user +
+system, from /proc) over the same span per event. As shipped, the worker gets each fetched
+partition batch as one Faust event; with `CXMON_BATCH_DELIVERY=false` it gets Faust's own
+per-record delivery. Median of {RUNS} runs.
 
 | | events/s (median) | runs |
 |---|---|---|
@@ -168,6 +207,11 @@ is ingested and every re-keyed record is committed by the detect agent. Median o
 | bare Faust agent, batch delivery | {batch:,.0f} | {", ".join(f"{x:,.0f}" for x in batched)} |
 | cxmon worker, Faust's consumer (`CXMON_BATCH_DELIVERY=false`) | {unbatched:,.0f} | {", ".join(f"{x:,.0f}" for x in stock)} |
 | cxmon worker (as shipped) | {worker:,.0f} | {", ".join(f"{x:,.0f}" for x in workers)} |
+| cxmon worker, `--processes 2` | {statistics.median(pairs):,.0f} | {", ".join(f"{x:,.0f}" for x in pairs)} |
+
+Worker CPU per event: as shipped **{statistics.median(worker_cpu):,.0f} µs** ({", ".join(f"{x:,.0f}" for x in worker_cpu)}; goal <= 60),
+Faust's per-record delivery {statistics.median(stock_cpu):,.0f} µs ({", ".join(f"{x:,.0f}" for x in stock_cpu)}).
+Two processes / one: {statistics.median(pairs) / worker:.2f}x.
 
 Ratio worker / ceiling: **{worker / ceiling:.3f}x** (goal >= 0.5x). Bare Faust agent / ceiling:
 {floor / ceiling:.3f}x. Batch delivery / Faust's consumer: bare agent {batch / floor:.2f}x, cxmon
