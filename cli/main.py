@@ -82,10 +82,19 @@ def run(
 
 @app.command()
 def validate(
-    paths: Annotated[list[Path], typer.Argument(exists=True, help="rule files or directories")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(exists=True, help="rule files or directories")
+    ] = None,
     output: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    explain: Annotated[
+        str | None, typer.Option(help="print what an issue code means, e.g. CEL_SCOPE")
+    ] = None,
 ) -> None:
     """Load, validate and compile rules, source mappings (or an alerting file); print every problem as file:line:col; exit 1 on any error."""
+    if explain is not None:
+        raise typer.Exit(explain_code(explain))
+    if not paths:
+        raise typer.BadParameter("give rule files or directories", param_hint="PATHS")
     paths, alerting_failed = notify_cli.validate_alerting(paths, output)
     if not paths:
         raise typer.Exit(1 if alerting_failed else 0)
@@ -115,6 +124,27 @@ def validate(
                 )
             err.print(f"[green]ok[/green]: {', '.join(found)}")
     raise typer.Exit(1 if result.errors or sources.errors or alerting_failed else 0)
+
+
+def explain_code(text: str) -> int:
+    """Print an issue code's meaning (0), or the known codes with the closest first (2)."""
+    import difflib
+
+    from monitor.errors import IssueCode
+    from monitor.issue_docs import ISSUE_DOCS, WARNINGS
+
+    name = text.strip().upper()
+    if name not in IssueCode.__members__:
+        close = difflib.get_close_matches(name, list(IssueCode.__members__), n=1)
+        guess = f" did you mean {close[0]}?" if close else ""
+        err.print(f"[red]no issue code {text!r}.{guess}[/red]")
+        err.print("codes: " + ", ".join(IssueCode.__members__))
+        return 2
+    code = IssueCode(name)
+    kind = "warning" if code in WARNINGS else "error"
+    out.print(f"{code} ({kind}): {ISSUE_DOCS[code]}", markup=False)
+    out.print("More in docs/rules.md (Errors) and docs/alerting.md.", markup=False)
+    return 0
 
 
 @app.command()

@@ -11,6 +11,7 @@ from monitor.rules.compiled import CompiledRule
 from monitor.rules.compiler import compile_rules
 from monitor.rules.limits import RuleLimits, apply_limits, oversized_files, too_many_rules
 from monitor.rules.loader import collect_files, read_rule_files
+from monitor.rules.warnings import rule_set_warnings
 
 
 @dataclass(frozen=True)
@@ -44,5 +45,6 @@ def load_rules(paths: Iterable[Path], limits: RuleLimits | None = None) -> LoadR
     counted = too_many_rules(read.files, limits)
     if counted:
         rules = []  # which rules to drop is the operator's choice, not ours
-    found = oversized + read.issues + issues + limited + counted
+    warned = rule_set_warnings(read.files, rules)
+    found = oversized + read.issues + issues + limited + counted + warned
     return LoadResult(rules, sorted(found, key=lambda i: i.location), [str(f) for f in files])

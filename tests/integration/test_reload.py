@@ -109,7 +109,8 @@ def test_every_class_of_mistake_is_a_failed_reload_and_the_old_rules_keep_alerti
 ) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
-    mistakes = sorted(BAD_RULES.iterdir())
+    # warnings (an unused list, a condition that is always false) load: they are not mistakes
+    mistakes = [p for p in sorted(BAD_RULES.iterdir()) if not _is_warning(p)]
     assert len(mistakes) >= 20  # one per issue code the validator knows, and then some
     # SIGHUP, not the file watcher, so each step is exactly one reload of exactly its files
     with deployment.worker(rules, CXMON_RELOAD_INTERVAL_S="0") as worker:
@@ -131,3 +132,9 @@ def test_every_class_of_mistake_is_a_failed_reload_and_the_old_rules_keep_alerti
         ("billing-charges-waived-fee", "cust-after-every-mistake")
     ]
     assert "We experienced a crash" not in worker.log()
+
+
+def _is_warning(case: Path) -> bool:
+    files = sorted(case.glob("*.yaml")) if case.is_dir() else [case]
+    first_lines = [f.read_text().splitlines()[0] for f in files]
+    return any(line.endswith(("UNUSED_NAME", "NEVER_FIRES")) for line in first_lines)

@@ -22,6 +22,7 @@ BAD_RULES = Path(__file__).parents[1] / "bad_rules"
 EXPECT = re.compile(r"^# expect: (\d+):(\d+) ([A-Z_]+)$")
 XFAIL = re.compile(r"^# xfail: (.+)$")
 RULE_START = re.compile(r"^\s*- id:")
+WARNINGS = {IssueCode.UNUSED_NAME, IssueCode.NEVER_FIRES}
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ def test_bad_rule_file_reports_its_issue_and_drops_the_rule(case: Case) -> None:
         if Path(i.location.file) == case.file
     ]
     assert (case.line, case.col, case.code) in reported
+    if case.code in WARNINGS:
+        assert result.errors == []  # a warning never keeps a rule set from loading
+        return
     broken = enclosing_rule_line(case)
     assert (str(case.file), broken) not in {(r.file, r.line) for r in result.rules}
 

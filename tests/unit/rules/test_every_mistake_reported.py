@@ -3,10 +3,15 @@ all in one run, at its place."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from cli.main import app
 from monitor.errors import IssueCode
+from monitor.issue_docs import ISSUE_DOCS
 from monitor.rules import load_rules
 from monitor.rules.validate import untested_stable_rules
 
@@ -21,7 +26,7 @@ def _load(tmp_path: Path, text: str) -> list[tuple[int, int, IssueCode, str, str
     path = tmp_path / "rules.yaml"
     path.write_text(textwrap.dedent(text))
     result = load_rules([path])
-    return [(i.location.line, i.location.col, i.code, i.message, i.hint) for i in result.issues]
+    return [(i.location.line, i.location.col, i.code, i.message, i.hint) for i in result.errors]
 
 
 def test_unknown_filter_and_unknown_test_are_positioned_issues_not_a_crash(tmp_path: Path) -> None:
@@ -167,6 +172,39 @@ def test_a_test_expecting_a_stable_rule_covers_it(tmp_path: Path) -> None:
     assert untested_stable_rules(load_rules([tmp_path]).rules, [tmp_path]) == []
 
 
-def test_docs_list_every_issue_code() -> None:
+def test_docs_list_every_issue_code_as_validate_explain_does() -> None:
     text = (Path(__file__).parents[3] / "docs" / "rules.md").read_text()
-    assert [code for code in IssueCode if f"| `{code}` |" not in text] == []
+    rows = dict(re.findall(r"^\| `([A-Z_]+)` \| (.*) \|$", text, re.MULTILINE))
+    documented = {IssueCode(code): row.replace("\\|", "|") for code, row in rows.items()}
+    assert documented == ISSUE_DOCS
+
+
+def test_validate_explain_prints_the_meaning_of_a_code() -> None:
+    shown = CliRunner().invoke(app, ["validate", "--explain", "template_name"])
+    assert shown.exit_code == 0
+    assert shown.output.startswith(f"TEMPLATE_NAME (error): {ISSUE_DOCS[IssueCode.TEMPLATE_NAME]}")
+    assert "(warning)" in CliRunner().invoke(app, ["validate", "--explain", "NEVER_FIRES"]).output
+    wrong = CliRunner().invoke(app, ["validate", "--explain", "CEL_SCOP"])
+    assert wrong.exit_code == 2
+
+
+def test_unused_names_and_a_constant_condition_are_warnings_that_load(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        'version: 1\nlists:\n  used: [a]\n  spare: [b]\nmacros:\n  is_a: "event.type in used"\n'
+        "  never: \"'x' == 'y'\"\ncalendars:\n  idle: {}\nrules:\n  - id: r\n    title: t\n"
+        + STALLED.replace("type: deal.closed}", 'type: deal.closed, where: "is_a"}')
+        + "    cancel: {source: sales, type: deal.lost, where: never}\n    within: 3d\n"
+    )
+    result = load_rules([path])
+    assert result.errors == []
+    assert [r.id for r in result.rules] == ["r"]
+    assert [(i.code, i.message) for i in result.issues] == [
+        (IssueCode.UNUSED_NAME, "list 'spare' is not used by any rule"),
+        (IssueCode.UNUSED_NAME, "calendar 'idle' is not used by any rule"),
+        (
+            IssueCode.NEVER_FIRES,
+            "'cancel.where' is false whatever the event: 'cancel' never matches",
+        ),
+    ]
+    assert {i.severity for i in result.issues} == {"warning"}
