@@ -22,6 +22,8 @@ from monitor.events.envelope import utcnow
 from monitor.rules import LoadResult, load_rules
 from monitor.rules.validate import untested_stable_rules
 from monitor.settings import Settings
+from monitor.sources import load_sources
+from monitor.sources.loader import departments_named
 
 app = typer.Typer(
     name="cxmon",
@@ -67,9 +69,11 @@ def run(
     count = process_count(settings.processes, settings.topic_partitions)
     if count > 1:
         loaded = load_rules([settings.rules_path], settings.rule_limits())
-        if loaded.errors:  # refuse once here rather than once per worker
-            print_issues(loaded.errors, err)
-            err.print("[red]refusing to start: fix the rule files above[/red]")
+        sources = load_sources([settings.sources_path], departments_named(loaded.rules))
+        errors = loaded.errors + sources.errors
+        if errors:  # refuse once here rather than once per worker
+            print_issues(errors, err)
+            err.print("[red]refusing to start: fix the rule or mapping files above[/red]")
             raise typer.Exit(1)
         raise typer.Exit(supervise(settings, count))
     try:

@@ -80,7 +80,11 @@ def test_a_worker_refuses_to_start_on_a_broken_mapping(monkeypatch: Any) -> None
     monkeypatch.setenv("CXMON_SOURCES_PATH", str(ROOT / "tests" / "unit" / "bad_sources"))
     monkeypatch.setenv("CXMON_RULES_PATH", str(RULES))
     monkeypatch.setenv("CXMON_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # never reached
-    result = runner.invoke(app, ["run"])
+    for processes in ("1", "2"):  # one worker in this process, or a supervisor of several
+        result = runner.invoke(app, ["run", "--processes", processes])
+        assert result.exit_code == 1
+        assert "broken.yaml:9:10: error[UNKNOWN_NAME] unknown name 'tiket'" in result.output
+        assert "refusing to start" in result.output
     assert result.exit_code == 1
     assert "broken.yaml:9:10: error[UNKNOWN_NAME] unknown name 'tiket'" in result.output
     assert "refusing to start" in result.output
