@@ -22,7 +22,7 @@ from monitor.alerts import Alert
 from monitor.authoring.replay import ReplayResult, diff_alerts, replay
 from monitor.authoring.ruletests import FileResult, collect_test_files, parse_offset, run_test_file
 from monitor.engine.ruleset import Ruleset
-from monitor.events import Event
+from monitor.events import EventRef
 from monitor.rules import LoadResult, load_rules
 from monitor.settings import Settings
 from monitor.sources.mappingtests import MappingFileResult, is_mapping_test, run_mapping_tests
@@ -123,7 +123,7 @@ def replay_command(
 
 def _topic_decoder(
     as_topic: str | None, sources: Path | None, *, records: bool, err: Console
-) -> Callable[[bytes], Event | None] | None:
+) -> Callable[[bytes], EventRef | None] | None:
     """With --as-topic, the mapping that turns a line into an event (exit 1 if it has errors)."""
     if as_topic is None:
         return None
@@ -216,7 +216,7 @@ def _run(
     rules: LoadResult,
     lines: Iterable[bytes],
     lateness: timedelta,
-    decode_line: Callable[[bytes], Event | None] | None = None,
+    decode_line: Callable[[bytes], EventRef | None] | None = None,
 ) -> ReplayResult:
     return replay(lines, Ruleset(rules.rules, lateness), lateness, decode_line)
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from monitor.errors import ConfigIssue
-from monitor.events import Event, Rejected, RejectReason
+from monitor.events import EventRef, Rejected, RejectReason
 from monitor.events.mapping import RawRecord, evaluate
 from monitor.rules import load_rules
 from monitor.rules.loader import collect_files
@@ -59,7 +59,7 @@ def print_mapping_results(result: MappingFileResult, out: Console, print_issues:
 
 def raw_decoder(
     topic: str, sources_path: Path, *, records: bool, err: Console
-) -> Callable[[bytes], Event | None] | None:
+) -> Callable[[bytes], EventRef | None] | None:
     """A line decoder for `replay --as-topic`: raw line -> the mapped event, None when `when`
     skips it, Rejected otherwise. None (after printing why) if the mapping cannot be used."""
     loaded = load_sources([sources_path])
@@ -75,7 +75,7 @@ def raw_decoder(
         return None
     offsets = iter(range(1 << 62))
 
-    def decode_line(line: bytes) -> Event | None:
+    def decode_line(line: bytes) -> EventRef | None:
         raw = _record(topic, line, next(offsets)) if records else RawRecord(topic, line.strip())
         return evaluate(source, raw)
 

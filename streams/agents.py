@@ -127,7 +127,7 @@ class Detection:
                         mapped = self.intake.event_of(message_of(record), record.value)
                         if mapped is None:
                             continue  # skipped by the mapping's `when`
-                        event = self.admission.check(where, mapped.ref(), now)
+                        event = self.admission.check(where, mapped, now)
                     else:
                         event = self.admission.admit(where, record.value, record.headers, now)
                     payload: dict[str, Any] | None = None

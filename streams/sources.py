@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.events import Event
+from monitor.events import EventRef
 from monitor.events.mapping import MappingFailed, RawRecord, SourceMappings, evaluate
 from monitor.metrics import Metrics
 from monitor.settings import Settings
@@ -42,7 +42,7 @@ class SourceIntake:
         """Whether records of `topic` go through a mapping (else they are CloudEvents)."""
         return self.mappings.get(topic) is not None
 
-    def event_of(self, message: Any, value: bytes | None) -> Event | None:
+    def event_of(self, message: Any, value: bytes | None) -> EventRef | None:
         """The mapped event of a record, None if skipped; MappingFailed (counted) otherwise."""
         topic = str(message.topic)
         source = self.mappings.get(topic)

@@ -38,7 +38,7 @@ from monitor.engine.reorder import ReorderBuffer
 from monitor.engine.ruleset import Ruleset
 from monitor.engine.state import Finding
 from monitor.engine.stored import split_slot
-from monitor.events import Event, EventRef, Rejected, RejectReason
+from monitor.events import EventRef, Rejected, RejectReason
 from monitor.events.codec import DEFAULT_MAX_DATA_DEPTH, DEFAULT_MAX_EVENT_BYTES, decode_ref
 
 PARTITION = 0  # a recording is one stream
@@ -79,7 +79,7 @@ def replay(
     lines: Iterable[bytes],
     ruleset: Ruleset,
     lateness: timedelta,
-    decode_line: Callable[[bytes], Event | None] | None = None,
+    decode_line: Callable[[bytes], EventRef | None] | None = None,
 ) -> ReplayResult:
     """Run every record through a fresh driver in arrival order, on the event-time watermark.
 
@@ -139,7 +139,7 @@ def replay(
 def _admit(
     raw: bytes,
     line_no: int,
-    decode_line: Callable[[bytes], Event | None] | None,
+    decode_line: Callable[[bytes], EventRef | None] | None,
     admission: Admission,
     result: ReplayResult,
 ) -> EventRef | None:
@@ -152,7 +152,7 @@ def _admit(
         if event is None:
             result.skipped += 1
             return None
-        return admission.order(PARTITION, event.ref())
+        return admission.order(PARTITION, event)
     except Rejected as rejected:
         result.rejected.append(RejectedLine(line_no, rejected.reason, rejected.detail))
         return None

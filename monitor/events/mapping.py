@@ -1,4 +1,4 @@
-"""Source mappings at run time: a raw Kafka record of a mapped topic -> an `Event`, a skip, or a
+"""Source mappings at run time: a raw Kafka record of a mapped topic -> an `EventRef`, a skip, or a
 rejection (`MappingFailed`) naming the field that failed.
 
 Transport-free and pure: the worker, `cxmon replay --as-topic` and the mapping tests call
@@ -27,7 +27,7 @@ from monitor.events.codec import (
     DEFAULT_MAX_EVENT_BYTES,
     data_shape,
 )
-from monitor.events.envelope import Event, department_of
+from monitor.events.envelope import EventRef, department_of
 from monitor.events.native import CEL_ERRORS, FAILED, Choice, Flat, Native, lookup
 from monitor.events.rejects import Rejected, RejectReason
 
@@ -198,7 +198,7 @@ def evaluate(
     max_depth: int = DEFAULT_MAX_DATA_DEPTH,
     max_attribute_chars: int = DEFAULT_MAX_ATTRIBUTE_CHARS,
     max_items: int = DEFAULT_MAX_DATA_ITEMS,
-) -> Event | None:
+) -> EventRef | None:
     """The event a raw record maps to, or None when `when` skips it.
 
     Raises `MappingFailed` (a `Rejected`, reason `mapping_failed`) naming the field that failed,
@@ -239,10 +239,9 @@ def evaluate(
             "subject",
             f"is {len(subject)} characters, limit {max_attribute_chars} (max_attribute_chars)",
         )
-    # Every field is checked above, as Event's validators would: skip validating it again.
-    return Event.model_construct(
-        id=event_id, source=event_source, type=event_type, time=moment, subject=subject, data=data
-    )
+    # Every field is checked above, as Event's validators would: the engine's own type, as
+    # `decode_ref` gives it for a CloudEvent.
+    return EventRef(event_id, event_source, event_type, moment, subject, data)
 
 
 def _parse(body: bytes) -> Any:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from monitor.config import load
 from monitor.config.locate import Locator
 from monitor.errors import ConfigIssue, IssueCode, SourceLocation
-from monitor.events import Event, Rejected
+from monitor.events import EventRef, Rejected
 from monitor.events.mapping import MappingFailed, RawRecord, SourceMappings, evaluate
 from monitor.sources.loader import load_sources
 
@@ -219,7 +219,7 @@ def _compare_rejection(
     return MappingCaseResult(case.name, where, problems, got)
 
 
-def _event_problems(expected: dict[str, Any], event: Event) -> list[str]:
+def _event_problems(expected: dict[str, Any], event: EventRef) -> list[str]:
     problems = []
     for name, wanted in expected.items():
         if name in ("specversion", "datacontenttype"):
@@ -246,7 +246,7 @@ def _instant(value: Any) -> datetime:
     return moment.astimezone(UTC)
 
 
-def describe(event: Event) -> str:
+def describe(event: EventRef) -> str:
     """An event in one line, as a failed test shows it."""
     body = {
         "id": event.id,

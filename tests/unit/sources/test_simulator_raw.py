@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.events import Event
+from monitor.events import EventRef
 from monitor.events.mapping import RawRecord, evaluate
 from monitor.simulator import RAW_FORMS, Simulator
 from monitor.sources import load_sources
@@ -28,7 +28,7 @@ def test_raw_form_maps_back_to_the_same_event(department: str) -> None:
         source = mappings.get(topic)
         assert source is not None, topic
         event = evaluate(source, RawRecord(topic, value, key))
-        assert isinstance(event, Event)
+        assert isinstance(event, EventRef)
         assert (event.source, event.type, event.subject) == (
             original.source,
             original.type,
