@@ -311,7 +311,7 @@ class Metrics:
                     self.late_events.labels(department=department)
                     self.events_out_of_order.labels(department=department)
                     self._departments.add(department)
-                    for type_ in sorted(matcher.types):
+                    for type_ in sorted(matcher.types or ()):
                         self._consumed[(department, type_)] = self.events_consumed.labels(
                             department, type_
                         )

@@ -13,7 +13,7 @@ from monitor.engine.context import StepContext, is_duplicate
 from monitor.engine.kinds import KINDS
 from monitor.engine.state import Finding, KeyState
 from monitor.events import Event, EventRef
-from monitor.rules.compiled import CompiledRule
+from monitor.rules.compiled import CompiledMatcher, CompiledRule
 from monitor.rules.expressions import EvaluationError
 
 DEFAULT_MAX_STATE_ENTRIES = 5000
@@ -52,16 +52,16 @@ class Ruleset:
         self._by_type: dict[str, list[tuple[CompiledRule, frozenset[str] | None]]] = defaultdict(
             list
         )
+        # Rules with a matcher for any type (`where` alone) meet every event: a small bucket
+        # apart, so the per-type lists of the others stay as they are.
+        self._any_type: list[tuple[CompiledRule, frozenset[str] | None]] = []
         for rule in self.rules.values():
-            for type_name in sorted({t for m in rule.matchers for t in m.types}):
-                slots = [m for m in rule.matchers if type_name in m.types]
-                sources: frozenset[str] | None = frozenset()
-                for matcher in slots:
-                    if matcher.sources is None or sources is None:
-                        sources = None
-                    else:
-                        sources = sources | matcher.sources
-                self._by_type[type_name].append((rule, sources))
+            if any(m.types is None for m in rule.matchers):
+                self._any_type.append((rule, _sources(rule.matchers)))
+                continue
+            for type_name in sorted({t for m in rule.matchers for t in m.types or ()}):
+                slots = [m for m in rule.matchers if m.types is not None and type_name in m.types]
+                self._by_type[type_name].append((rule, _sources(slots)))
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -71,6 +71,8 @@ class Ruleset:
     ) -> list[RuleKey]:
         """The rules this event concerns and the key each one correlates it under."""
         candidates = self._by_type.get(event.type)
+        if self._any_type:
+            candidates = [*(candidates or ()), *self._any_type]
         if not candidates:
             return []
         given = view is not None
@@ -122,3 +124,13 @@ class Ruleset:
             self.handoffs.append((ctx.rule.id, took.total_seconds()))
         if ctx.handoffs_in_time:
             self.handoffs_in_time[ctx.rule.id] += ctx.handoffs_in_time
+
+
+def _sources(matchers: Iterable[CompiledMatcher]) -> frozenset[str] | None:
+    """The departments/sources any of the matchers accepts (None: any)."""
+    sources: frozenset[str] | None = frozenset()
+    for matcher in matchers:
+        if matcher.sources is None or sources is None:
+            return None
+        sources = sources | matcher.sources
+    return sources

@@ -21,12 +21,12 @@ class CompiledMatcher:
 
     slot: str
     sources: frozenset[str] | None
-    types: frozenset[str]
+    types: frozenset[str] | None  # None: any type (the matcher selects with `where` alone)
     where: Condition | None = None
 
     def accepts(self, event: Event | EventRef) -> bool:
         """Whether the event's department/source and type fit (the cheap envelope check)."""
-        if event.type not in self.types:
+        if self.types is not None and event.type not in self.types:
             return False
         return self.sources is None or (
             event.department in self.sources or event.source in self.sources

@@ -214,10 +214,23 @@ def _compile_matcher(
     sources = (
         spec.source if isinstance(spec.source, list) else [spec.source] if spec.source else None
     )
-    types = spec.type if isinstance(spec.type, list) else [spec.type]
-    matcher = CompiledMatcher(
-        slot, frozenset(sources) if sources else None, frozenset(types), where
+    if spec.type is None and spec.where is None:
+        site.issues.append(
+            ConfigIssue(
+                IssueCode.MISSING_FIELD,
+                f"'{slot}' needs a `type` or a `where` (it would match every event)",
+                site.loc.key((*rule_path, slot)),
+                site.rule_id,
+                "add `type: ...`, or select with a condition: "
+                '`where: "event.type in contact_types"`',
+            )
+        )
+    types = (
+        None
+        if spec.type is None
+        else frozenset(spec.type if isinstance(spec.type, list) else [spec.type])
     )
+    matcher = CompiledMatcher(slot, frozenset(sources) if sources else None, types, where)
     return None if len(site.issues) > before else matcher
 
 

@@ -43,7 +43,10 @@ class MatcherSpec(_Spec):
     source: str | list[str] | None = Field(
         default=None, description="department (first segment of `source`) or exact source"
     )
-    type: str | list[str] = Field(description="event type, e.g. invoice.charged")
+    type: str | list[str] | None = Field(
+        default=None,
+        description="event type, e.g. invoice.charged; leave it out to select with `where` alone",
+    )
     where: str | None = Field(default=None, description="CEL condition over the event")
 
 
