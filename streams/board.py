@@ -1,9 +1,9 @@
-"""Kafka glue of the conflict board: feed it `cx.alerts` from the beginning, write its silences.
+"""Kafka glue of the conflict board: build it, write its silences, seed Alertmanager channels.
 
-The board reads the alerts topic with its own group-less consumer (as `CompactedView` reads the
-compacted topics), so a restarted notifier rebuilds the same board without touching the
-notifier's committed offsets. Once read to the end, the open conflicts also tell Alertmanager
-channels which alerts to keep re-posting after a restart.
+`streams.notifier.follow_alerts` feeds the board `cx.alerts` from the beginning with a
+group-less `CompactedView`, so a restarted notifier rebuilds the same board without touching
+the notifier's committed offsets. Once read to the end, the open conflicts also tell
+Alertmanager channels which alerts to keep re-posting after a restart.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from monitor.alerts.board.api import BoardApp, Unavailable
 from monitor.alerts.board.state import BoardState
@@ -27,10 +27,6 @@ from monitor.alerts.silences import Silence, SilenceBook
 from monitor.events.envelope import utcnow
 from monitor.metrics import NotifierMetrics
 from monitor.settings import Settings
-from streams.kafka_security import aiokafka_config
-
-if TYPE_CHECKING:
-    from streams.notifier import Notifier
 
 log = logging.getLogger("cxmon.notify")
 WRITE_TIMEOUT_S = 15.0
@@ -107,42 +103,3 @@ class BoardWriter:
         key, value = silence.id.encode(), silence.to_bytes()
         await self.producer.send_and_wait(self.topic, key=key, value=value)
         self.apply(key, value)  # shown at once; the view applies the same record again later
-
-
-async def follow_alerts(notifier: Notifier) -> None:
-    """Feed the board from `cx.alerts` until cancelled; enable its writes; once both the board
-    and the notifier have read their topics, seed the Alertmanager channels."""
-    from streams.notifier import CompactedView  # streams.notifier imports this module
-
-    settings, board = notifier.settings, notifier.board
-    board.writer = BoardWriter(
-        asyncio.get_running_loop(),
-        notifier.outbox.producer,
-        settings.topic_silences,
-        notifier.apply_silence_record,
-    )
-    view = CompactedView(
-        settings.bootstrap_servers,
-        settings.topic_alerts,
-        lambda _key, value: board.state.ingest_record(value),
-        aiokafka_config(settings),
-    )
-    board.caught_up = lambda: view.caught_up.is_set() and notifier.ready.is_set()
-    task = asyncio.create_task(view.run(), name="board view")
-    await view.caught_up.wait()
-    await notifier.ready.wait()
-    seeded = seed_alertmanagers(
-        board.state.open_alerts(),
-        notifier.dispatcher.root,
-        notifier.receivers,
-        notifier.silences,
-        notifier.seen.statuses,
-    )
-    log.info(
-        "board read %s: %d open, %d resolved conflicts; %d alerts to keep re-posting",
-        settings.topic_alerts,
-        len(board.state.open),
-        len(board.state.resolved),
-        seeded,
-    )
-    await task

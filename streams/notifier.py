@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CollectorRegistry, disable_created_metrics
 from pydantic import ValidationError
@@ -37,65 +37,13 @@ from monitor.httpserver import Health, serve
 from monitor.metrics import NotifierMetrics
 from monitor.settings import Settings
 from streams.app import CxApp, new_app, new_worker
-from streams.board import follow_alerts, new_board
+from streams.board import BoardWriter, new_board, seed_alertmanagers
+from streams.compacted import CompactedView
 from streams.kafka_security import aiokafka_config
 from streams.sensors import FAUST_PREFIX, CachedPrometheusMonitor
 from streams.topics import ensure_topics, notifier_topics
 
 log = logging.getLogger("cxmon.notify")
-
-
-class CompactedView:
-    """Reads a whole topic from the beginning on every partition (no consumer group), then
-    keeps following it; `caught_up` is set once the end offsets seen at start are reached."""
-
-    def __init__(
-        self,
-        bootstrap: str,
-        topic: str,
-        apply: Callable[[bytes, bytes | None], None],
-        client_config: Mapping[str, Any] | None = None,
-    ):
-        self.bootstrap = bootstrap
-        self.topic = topic
-        self.apply = apply
-        self.client_config = dict(client_config or {})  # security: streams.kafka_security
-        self.caught_up = asyncio.Event()
-
-    async def run(self) -> None:
-        """Follow the topic until cancelled."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
-            group_id=None,
-            auto_offset_reset="earliest",
-            **self.client_config,
-        )
-        await consumer.start()
-        try:
-            partitions: set[int] | None = None
-            while not partitions:
-                partitions = consumer.partitions_for_topic(self.topic)
-                if not partitions:
-                    await consumer.topics()  # refresh metadata
-                    await asyncio.sleep(0.2)
-            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
-            while True:
-                batches = await consumer.getmany(timeout_ms=200)
-                for records in batches.values():
-                    for record in records:
-                        if record.key is not None:
-                            self.apply(record.key, record.value)
-                if not self.caught_up.is_set():
-                    positions = {tp: await consumer.position(tp) for tp in tps}
-                    if all(positions[tp] >= ends[tp] for tp in tps):
-                        log.info("read %s to its end", self.topic)
-                        self.caught_up.set()
-        finally:
-            await consumer.stop()
 
 
 class KafkaChannel:
@@ -252,6 +200,43 @@ class Notifier:
         )
         self.ready.set()
         await asyncio.gather(*tasks)
+
+
+async def follow_alerts(notifier: Notifier) -> None:
+    """Feed the board from `cx.alerts` until cancelled; enable its writes; once both the board
+    and the notifier have read their topics, seed the Alertmanager channels."""
+    settings, board = notifier.settings, notifier.board
+    board.writer = BoardWriter(
+        asyncio.get_running_loop(),
+        notifier.outbox.producer,
+        settings.topic_silences,
+        notifier.apply_silence_record,
+    )
+    view = CompactedView(
+        settings.bootstrap_servers,
+        settings.topic_alerts,
+        lambda _key, value: board.state.ingest_record(value),
+        aiokafka_config(settings),
+    )
+    board.caught_up = lambda: view.caught_up.is_set() and notifier.ready.is_set()
+    task = asyncio.create_task(view.run(), name="board view")
+    await view.caught_up.wait()
+    await notifier.ready.wait()
+    seeded = seed_alertmanagers(
+        board.state.open_alerts(),
+        notifier.dispatcher.root,
+        notifier.receivers,
+        notifier.silences,
+        notifier.seen.statuses,
+    )
+    log.info(
+        "board read %s: %d open, %d resolved conflicts; %d alerts to keep re-posting",
+        settings.topic_alerts,
+        len(board.state.open),
+        len(board.state.resolved),
+        seeded,
+    )
+    await task
 
 
 def install_notifier(
