@@ -365,12 +365,17 @@ def test_rules_mounted_from_the_configmap_load_once_and_reload_on_change(tmp_pat
 
 def test_the_settings_reference_in_the_docs_is_current() -> None:
     from monitor.settings import Settings
-    from monitor.settings_file import MEANINGS, REFERENCE_END, REFERENCE_START, settings_reference
+    from monitor.settings_reference import (
+        MEANINGS,
+        REFERENCE_END,
+        REFERENCE_START,
+        settings_reference,
+    )
 
     text = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
     block = text[text.index(REFERENCE_START) + len(REFERENCE_START) : text.index(REFERENCE_END)]
     assert block.strip() == settings_reference().strip(), (
-        "docs/deploy.md is stale: run python -m monitor.settings_file docs/deploy.md"
+        "docs/deploy.md is stale: run python -m monitor.settings_reference docs/deploy.md"
     )
     unexplained = [
         name
