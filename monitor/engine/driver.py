@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -43,6 +43,11 @@ from monitor.events.codec import (
 log = logging.getLogger("cxmon")
 DEFAULT_CACHE_SLOTS = 200_000  # decoded states kept between batches, at most
 _PARTITION_CACHE = 100_000
+# How much one sweep call may do, so that a reload (which makes every state due once) or a
+# takeover of 200k states is spread over ticks instead of holding the event loop for tens of
+# seconds (measured: 15.7 s in one call after a reload, 8.9 s indexing after a start).
+SWEEP_BATCH = 500  # states swept per partition per call
+INDEX_BATCH = 2_000  # stored states indexed per call
 
 
 class StateStore(Protocol):
@@ -184,6 +189,7 @@ class Driver:
         self._unindexed: dict[str, _Cached] = {}  # changed since the due index last saw them
         self._partitions: dict[str, int] = {}
         self._resweep = False
+        self._indexing: dict[int, Iterator[tuple[str, bytes]]] = {}  # partitions being indexed
         self.ruleset = ruleset
         self._tags = {rule.id: rule.state_tag for rule in ruleset.rules.values()}
 
@@ -255,7 +261,7 @@ class Driver:
         self._index_changed()
         findings: list[Finding] = []
         rules = self.ruleset.rules
-        for slot in self.due.pop_due(partition, now.timestamp()):
+        for slot in self.due.pop_due(partition, now.timestamp(), SWEEP_BATCH):
             rule_id, key = split_slot(slot)
             rule = rules.get(rule_id)
             if rule is None:  # removed by a reload
@@ -407,29 +413,42 @@ class Driver:
         self._resweep = True
 
     def _index_owned(self) -> None:
-        """Index the stored states of owned partitions not indexed yet."""
-        missing = [p for p in self.owned if not self.due.covers(p)]
-        if not missing:
-            return
-        for partition in missing:
-            self.due.cover(partition)
-            for slot, raw in self.store.items(partition):
-                stored = read_stored(raw)
-                if not stored:
-                    continue
-                due = stored.get("d", -math.inf) if not self._resweep else -math.inf
-                due = math.inf if due is None else due
-                rule_id = split_slot(slot)[0]
-                self.due.set(
-                    slot,
-                    partition,
-                    rule_id,
-                    due,
-                    stored.get("o", 0),
-                    stored.get("b", 0),
-                    stored.get("w"),
-                )
+        """Index the stored states of owned partitions not indexed yet, at most `INDEX_BATCH`
+        per call: the rest at the next sweeps. A state changed meanwhile is indexed when it is
+        written, and the pass leaves it alone."""
+        for partition in self.owned:
+            if not self.due.covers(partition):
+                self.due.cover(partition)
+                self._indexing[partition] = iter(self.store.items(partition))
+        budget = INDEX_BATCH
+        for partition, pending in list(self._indexing.items()):
+            if partition not in self.owned:
+                del self._indexing[partition]
+                continue
+            for slot, raw in pending:
+                budget -= 1
+                if self.due.due_of(slot) is None:
+                    self._index_stored(partition, slot, raw)
+                if budget <= 0:
+                    return
+            del self._indexing[partition]
         self._resweep = False
+
+    def _index_stored(self, partition: int, slot: str, raw: bytes) -> None:
+        stored = read_stored(raw)
+        if stored:
+            due = stored.get("d", -math.inf) if not self._resweep else -math.inf
+            due = math.inf if due is None else due
+            rule_id = split_slot(slot)[0]
+            self.due.set(
+                slot,
+                partition,
+                rule_id,
+                due,
+                stored.get("o", 0),
+                stored.get("b", 0),
+                stored.get("w"),
+            )
 
     def states(self) -> Iterable[tuple[str, KeyState]]:
         """The decoded states held, by slot (all of them, when nothing was evicted)."""

@@ -135,11 +135,12 @@ class DueIndex:
         entry = self._entries.get(slot)
         return None if entry is None else entry.due
 
-    def pop_due(self, partition: int, now: float) -> list[str]:
-        """The slots of `partition` due at `now`, each once; they are set again when stored."""
+    def pop_due(self, partition: int, now: float, limit: int | None = None) -> list[str]:
+        """The slots of `partition` due at `now`, each once (at most `limit`: the others stay
+        due for the next call); they are set again when stored."""
         heap = self._heaps.get(partition, [])
         due: list[str] = []
-        while heap and heap[0][0] <= now:
+        while heap and heap[0][0] <= now and (limit is None or len(due) < limit):
             when, slot = heapq.heappop(heap)
             entry = self._entries.get(slot)
             if entry is not None and entry.due == when and entry.partition == partition:
