@@ -111,6 +111,16 @@ class Metrics:
             ["rule", "kind", "severity", "from_department", "to_department", "status"],
             registry=registry,
         )
+        self.state_entries = Gauge(
+            "cxmon_state_entries",
+            "Rule+key states stored for the partitions this worker owns",
+            registry=registry,
+        )
+        self.state_bytes = Gauge(
+            "cxmon_state_bytes",
+            "Bytes of the rule+key states stored for the partitions this worker owns",
+            registry=registry,
+        )
         self.open_expectations = Gauge(
             "cxmon_open_expectations",
             "Follow-ups being waited for (stalled handoffs not yet due or answered), by rule",

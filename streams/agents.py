@@ -308,6 +308,9 @@ class Detection:
                 self.metrics.open_expectations.labels(rule=rule.id).set(due.open[rule.id])
                 self.metrics.open_breaches.labels(rule=rule.id).set(due.breached[rule.id])
         self.metrics.set_oldest_breaches(due.oldest_breaches())
+        entries, size = self.driver.table_size()
+        self.metrics.state_entries.set(entries)
+        self.metrics.state_bytes.set(size)
 
     def forget_partitions(self, kept: Iterable[int]) -> None:
         """Keep the partitions this worker owns now; forget what it held of the others."""

@@ -161,6 +161,7 @@ class _Cached:
     waiting: int = 0  # and the deadline of the oldest open breach
     breached: int = 0
     oldest_breach: float | None = None
+    size: int = 0  # bytes of what the store holds under the slot (0: nothing)
 
 
 class Driver:
@@ -190,6 +191,9 @@ class Driver:
         self._partitions: dict[str, int] = {}
         self._resweep = False
         self._indexing: dict[int, Iterator[tuple[str, bytes]]] = {}  # partitions being indexed
+        # States stored and their bytes, per partition: counted by the indexing pass, then
+        # kept up to date by every write (the table-size gauges).
+        self.stored: dict[int, list[int]] = {}
         self.ruleset = ruleset
         self._tags = {rule.id: rule.state_tag for rule in ruleset.rules.values()}
 
@@ -281,7 +285,7 @@ class Driver:
             return entry
         raw = self.store.get(partition, slot)
         stored = read_stored(raw)
-        entry = _Cached(partition, tag, KeyState(), exists=raw is not None)
+        entry = _Cached(partition, tag, KeyState(), exists=raw is not None, size=len(raw or b""))
         # A state stored under another tag belongs to an earlier rule with another kind or key.
         if stored and stored.get("r") == tag:
             entry.state = KeyState.from_json(stored["s"])
@@ -342,7 +346,8 @@ class Driver:
             self._cache.pop(slot, None)
             if entry.exists:
                 self.store.delete(partition, slot)
-                entry.exists = False
+                self._count(partition, -1, -entry.size)
+                entry.exists, entry.size = False, 0
                 return 1
             return 0
         as_json = state.to_json()
@@ -363,7 +368,9 @@ class Driver:
             self._unindexed[slot] = entry
             return self._write(slot, entry)
         self.store.put(partition, slot, raw)
+        self._count(partition, 0 if entry.exists else 1, len(raw) - entry.size)
         entry.stored, entry.stored_partition, entry.exists = as_json, partition, True
+        entry.size = len(raw)
         return 1
 
     def _shrunk(self, slot: str, entry: _Cached, size: int) -> bool:
@@ -420,13 +427,17 @@ class Driver:
             if not self.due.covers(partition):
                 self.due.cover(partition)
                 self._indexing[partition] = iter(self.store.items(partition))
+                self.stored[partition] = [0, 0]
         budget = INDEX_BATCH
         for partition, pending in list(self._indexing.items()):
             if partition not in self.owned:
                 del self._indexing[partition]
                 continue
+            counts = self.stored.setdefault(partition, [0, 0])
             for slot, raw in pending:
                 budget -= 1
+                counts[0] += 1
+                counts[1] += len(raw)
                 if self.due.due_of(slot) is None:
                     self._index_stored(partition, slot, raw)
                 if budget <= 0:
@@ -453,6 +464,18 @@ class Driver:
     def states(self) -> Iterable[tuple[str, KeyState]]:
         """The decoded states held, by slot (all of them, when nothing was evicted)."""
         return [(slot, e.state) for slot, e in self._cache.items() if not e.state.is_empty()]
+
+    def _count(self, partition: int, entries: int, size: int) -> None:
+        """A write's change to the table size, once the partition's count has begun."""
+        counts = self.stored.get(partition)
+        if counts is not None:
+            counts[0] += entries
+            counts[1] += size
+
+    def table_size(self) -> tuple[int, int]:
+        """(states, bytes) stored for the partitions this worker owns."""
+        owned = [c for p, c in self.stored.items() if p in self.owned]
+        return sum(c[0] for c in owned), sum(c[1] for c in owned)
 
     def open_counts(self) -> tuple[Mapping[str, int], Mapping[str, int]]:
         """Open and breached expectations per rule, over the indexed partitions."""

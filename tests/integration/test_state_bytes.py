@@ -79,6 +79,11 @@ def test_sixty_large_waivers_keep_a_state_that_survives_a_restart(
         r'^cxmon_state_evictions_total\{rule="waived-fee-charged"\} (\S+)$', metrics, re.M
     )
     assert evicted and float(evicted.group(1)) > 0
+    # the table-size gauges show one state for the customer, within the bound
+    entries = re.search(r"^cxmon_state_entries (\S+)$", metrics, re.M)
+    size = re.search(r"^cxmon_state_bytes (\S+)$", metrics, re.M)
+    assert entries and float(entries.group(1)) == 1, metrics
+    assert size and 400_000 < float(size.group(1)) <= 512 * 1024
     # a new worker rebuilds the state from the changelog: the charge still meets its waiver
     with deployment.worker(rules) as worker:
         publish(deployment, charge)

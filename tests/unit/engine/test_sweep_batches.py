@@ -52,3 +52,6 @@ def test_overdue_states_are_indexed_and_swept_a_batch_at_a_time(
     assert sorted(fired) == sorted(f"c{n}" for n in range(40))
     assert calls >= 40 // 7  # spread over calls
     assert restarted.sweep(0, now) == []  # each fired once
+    # the table-size gauges' figures: counted while indexing, kept up to date by the writes
+    held = store.partitions[0]
+    assert restarted.table_size() == (len(held), sum(len(raw) for raw in held.values()))
