@@ -134,7 +134,7 @@ def test_dashboards_use_only_metrics_the_monitor_exposes() -> None:
     known = worker_metric_names() | notifier_metric_names() | {"ALERTS"}
     used = {name: q.name for q in ALL_QUERIES for name in metric_names(q.promql())}
     unknown = {name: where for name, where in used.items() if name not in known}
-    assert not unknown, f"metrics not defined in monitor/metrics.py or Faust's sensor: {unknown}"
+    assert not unknown, f"metrics not defined in monitor/metrics/ or Faust's sensor: {unknown}"
 
 
 def test_metric_names_come_from_the_parse_tree() -> None:

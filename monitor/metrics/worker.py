@@ -1,4 +1,4 @@
-"""Every cxmon metric, defined on an injected registry; label values stay low-cardinality."""
+"""The worker's metrics, defined on an injected registry; label values stay low-cardinality."""
 
 from __future__ import annotations
 
@@ -8,20 +8,18 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from monitor import __version__
 from monitor.engine.kinds import KINDS
 from monitor.events.envelope import department_of
 from monitor.events.rejects import RejectReason
+from monitor.metrics.common import process_metrics
 from monitor.rules.compiled import CompiledRule
-from monitor.scrape import OldestBreach, PendingDeliveries, WatermarkLag
+from monitor.scrape import OldestBreach, WatermarkLag
 
 log = logging.getLogger("cxmon")
 # Detection latency: live detections take milliseconds; the top buckets reach the live horizon.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600, 900)
-# Delivery latency: up to the retry horizon (CXMON_NOTIFY_MAX_AGE_S, an hour by default) and past.
-DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 HOUR, DAY = 3600, 86400
 # Time to handoff: a bucket at every shipped SLA (16 business hours, 3 d, 5 d) and half-day
 # steps between 1 and 3 days, so "% within SLA" and day-scale quantiles are not guesses.
@@ -34,13 +32,6 @@ OTHER = "other"  # the label value of departments and event types over the serie
 # Department and type label values longer than this count as "other": every scrape carries each
 # series' labels, so a producer must not be able to grow it by the length of what it writes.
 MAX_LABEL_CHARS = 100
-
-
-def _process(registry: CollectorRegistry, component: str) -> None:
-    """Process metrics (start time, memory, CPU) and `cxmon_build_info` of one process."""
-    ProcessCollector(registry=registry)
-    build = Info("cxmon_build", "cxmon version and which process this is", registry=registry)
-    build.info({"version": __version__, "component": component})
 
 
 class Metrics:
@@ -68,7 +59,7 @@ class Metrics:
         self._new_pairs = 0  # pairs counted that no rule listens to
         self._over_limit = False
         self._stalled: tuple[str, ...] = ()
-        _process(registry, "worker")
+        process_metrics(registry, "worker")
         self.events_consumed = Counter(
             "cxmon_events_consumed_total",
             "Events accepted, by department and event type",
@@ -343,117 +334,3 @@ class Metrics:
         self.oldest_breach.update(self._stalled, self.oldest_breach.deadlines)
         for kind in KINDS:
             self.rules_loaded.labels(kind=kind).set(counts.get(kind, 0))
-
-
-CHANNELS = ("apprise", "webhook", "console", "kafka")
-DELIVERY_OUTCOMES = ("success", "retry", "failure", "dead_lettered")
-
-
-BOARD_ACTIONS = ("create", "expire")
-BOARD_OUTCOMES = ("success", "invalid", "unauthorized", "forbidden", "unavailable")
-
-
-class NotifierMetrics:
-    """The notifier's metrics (in `cxmon notify` or inside a worker). Receivers are ops-named,
-    few and fixed by `alerting.yaml`, so they are safe labels."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
-        _process(registry, "notifier")
-        self.ready = Gauge(
-            "cxmon_notifier_ready",
-            "1 once the notifier has joined its group and read the silences",
-            registry=registry,
-        )
-        self.pending = PendingDeliveries()
-        registry.register(self.pending)
-        self.alerts_received = Counter(
-            "cxmon_notifier_alerts_received_total",
-            "Alerts read from the alerts topic, by status",
-            ["status"],
-            registry=registry,
-        )
-        self.deliveries = Counter(
-            "cxmon_alert_deliveries_total",
-            "Notification attempts, by receiver, channel type and outcome",
-            ["receiver", "channel", "outcome"],
-            registry=registry,
-        )
-        self.retries = Counter(
-            "cxmon_alert_delivery_retries_total",
-            "Delivery attempts that failed and were scheduled again, by receiver",
-            ["receiver"],
-            registry=registry,
-        )
-        self.silenced = Counter(
-            "cxmon_alerts_silenced_total",
-            "Alerts matched by a silence and not sent, by rule",
-            ["rule"],
-            registry=registry,
-        )
-        self.resent = Counter(
-            "cxmon_notifications_resent_total",
-            "Alerts sent again because a notifier stopped while sending them (it recorded the "
-            "intent, not the outcome): the channel may have them twice",
-            registry=registry,
-        )
-        self.dead_lettered = Counter(
-            "cxmon_alerts_dead_lettered_total",
-            "Alerts written to the alerts dead-letter topic after the last retry, by receiver",
-            ["receiver"],
-            registry=registry,
-        )
-        self.delivery_latency = Histogram(
-            "cxmon_alert_delivery_latency_seconds",
-            "Wall time from detection to successful delivery, by receiver",
-            ["receiver"],
-            buckets=DELIVERY_BUCKETS,
-            registry=registry,
-        )
-        self.silences_active = Gauge(
-            "cxmon_silences_active", "Silences currently in force", registry=registry
-        )
-        self.alertmanager_resends = Counter(
-            "cxmon_alertmanager_resends_total",
-            "Rounds re-posting the alerts still firing to Alertmanager, by outcome",
-            ["outcome"],
-            registry=registry,
-        )
-        for status in ("firing", "resolved"):
-            self.alerts_received.labels(status=status)
-        for outcome in ("success", "failure"):
-            self.alertmanager_resends.labels(outcome=outcome)
-        self.board_conflicts = Gauge(
-            "cxmon_board_conflicts",
-            "Conflicts on the notifier's conflict board, by state (open, resolved)",
-            ["state"],
-            registry=registry,
-        )
-        self.board_writes = Counter(
-            "cxmon_board_writes_total",
-            "Silence writes asked of the conflict board, by action and outcome",
-            ["action", "outcome"],
-            registry=registry,
-        )
-        self.observe_board(0, 0)
-        for action in BOARD_ACTIONS:
-            for outcome in BOARD_OUTCOMES:
-                self.board_writes.labels(action=action, outcome=outcome)
-
-    def observe_board(self, open_: int, resolved: int) -> None:
-        """The board's current size."""
-        self.board_conflicts.labels(state="open").set(open_)
-        self.board_conflicts.labels(state="resolved").set(resolved)
-
-    def count_board_write(self, action: str, outcome: str) -> None:
-        """One create or expire request and how it ended."""
-        self.board_writes.labels(action=action, outcome=outcome).inc()
-
-    def init_receivers(self, receivers: Iterable[tuple[str, str]]) -> None:
-        """Create every (receiver, channel) series at zero so panels show 0, not "no data"."""
-        for receiver, channel in receivers:
-            for outcome in DELIVERY_OUTCOMES:
-                self.deliveries.labels(receiver=receiver, channel=channel, outcome=outcome)
-            self.retries.labels(receiver=receiver)
-            self.dead_lettered.labels(receiver=receiver)
-            self.delivery_latency.labels(receiver=receiver)
