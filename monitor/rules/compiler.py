@@ -321,7 +321,9 @@ def _calendar(
     calendar = names.calendars.get(name)
     if calendar is not None or name in names.broken_calendars:
         return calendar
-    close = difflib.get_close_matches(name, sorted(names.calendars), n=1)
+    close = difflib.get_close_matches(
+        name, sorted({*names.calendars, *names.broken_calendars}), n=1
+    )
     issues.append(
         ConfigIssue(
             IssueCode.UNKNOWN_NAME,

@@ -90,6 +90,20 @@ def test_bad_business_duration_and_unknown_calendar_are_both_reported(tmp_path: 
     }
 
 
+def test_a_misspelled_calendar_is_suggested_even_when_that_calendar_is_broken(
+    tmp_path: Path,
+) -> None:
+    issues = _load(
+        tmp_path,
+        "version: 1\ncalendars:\n  emea: {timezone: Europe/Berln}\nrules:\n  - id: r\n"
+        "    title: t\n" + STALLED + "    within: {business: 16h, calendar: emeaa}\n",
+    )
+    assert [(code, hint) for _, _, code, _, hint in issues] == [
+        (IssueCode.WRONG_TYPE, "did you mean 'Europe/Berlin'?"),
+        (IssueCode.UNKNOWN_NAME, "did you mean 'emea'?"),
+    ]
+
+
 def test_duplicate_id_is_reported_when_the_first_rule_has_another_error(tmp_path: Path) -> None:
     issues = _load(
         tmp_path,
