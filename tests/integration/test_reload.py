@@ -51,8 +51,11 @@ def _metric(worker: WorkerProcess, name: str, labels: str) -> float:
 def _await_metric(worker: WorkerProcess, name: str, labels: str, value: float) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if _metric(worker, name, labels) >= value:
-            return
+        try:
+            if _metric(worker, name, labels) >= value:
+                return
+        except OSError:  # a busy worker's metrics server may reset a connection; ask again
+            assert worker.process.poll() is None, f"the worker exited:\n{worker.log()}"
         time.sleep(0.2)
     raise AssertionError(f"{name}{{{labels}}} did not reach {value}:\n{worker.log()}")
 
