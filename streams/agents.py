@@ -17,7 +17,6 @@ from monitor.alerts import Alert, alert_from
 from monitor.alerts.console import print_alert
 from monitor.engine import Finding, Ruleset
 from monitor.engine.driver import Admission, Driver
-from monitor.engine.kinds import KINDS
 from monitor.engine.state import ref_from_json, ref_json
 from monitor.events import Rejected, RejectReason
 from monitor.events.envelope import utcnow
@@ -25,12 +24,12 @@ from monitor.events.mapping import MappingFailed, SourceMappings
 from monitor.events.rejects import bounded_dead_letter
 from monitor.metrics import Metrics
 from monitor.rules import load_rules
-from monitor.rules.templates import render_failures
 from monitor.rules.watch import RuleWatch
 from monitor.settings import Settings
 from monitor.sources import load_sources
 from monitor.sources.loader import departments_named
 from streams.app import Topology
+from streams.counters import drain_counters, update_open_gauges
 from streams.faust_compat import producer_of
 from streams.keyed import KeyedBatches
 from streams.sources import SourceIntake
@@ -235,7 +234,7 @@ class Detection:
         partition = record.message.partition
         if "tick" in value:
             await self.publish_all(self.driver.sweep(partition, utcnow() - self.grace))
-            self._update_open_gauge()
+            update_open_gauges(self.driver, self.metrics)
             return
         now = utcnow()
         findings = []
@@ -255,7 +254,8 @@ class Detection:
         they are delivered, and not at all if one fails.
         """
         delivered = [await self.publish(alert_from(finding), finding) for finding in findings]
-        self._drain_counters()  # after rendering: it counts failed messages too
+        # after rendering: it counts failed messages too
+        drain_counters(self.admission, self.ruleset, self.metrics)
         if delivered:
             await asyncio.gather(*delivered)
         self.driver.commit()
@@ -301,56 +301,14 @@ class Detection:
         )
         return True
 
-    def _update_open_gauge(self) -> None:
-        due = self.driver.due
-        for rule in self.ruleset.rules.values():
-            if KINDS[rule.kind].holds_expectations:
-                self.metrics.open_expectations.labels(rule=rule.id).set(due.open[rule.id])
-                self.metrics.open_breaches.labels(rule=rule.id).set(due.breached[rule.id])
-        self.metrics.set_oldest_breaches(due.oldest_breaches())
-        entries, size = self.driver.table_size()
-        self.metrics.state_entries.set(entries)
-        self.metrics.state_bytes.set(size)
-
     def forget_partitions(self, kept: Iterable[int]) -> None:
         """Keep the partitions this worker owns now; forget what it held of the others."""
         self.driver.keep_partitions(kept)
-        self._update_open_gauge()
+        update_open_gauges(self.driver, self.metrics)
 
     def on_rebalanced(self) -> None:
         """The table is the truth again after a rebalance: decode and index it afresh."""
         self.driver.reset()
-
-    def _drain_counters(self) -> None:
-        """Move what the admission and the engine counted during a batch into the metrics."""
-        admission = self.admission
-        for (department, type_), count in admission.consumed.items():
-            self.metrics.count_consumed(department, type_, count)
-        admission.consumed.clear()
-        for department, count in admission.late.items():
-            self.metrics.count_late(department, count)
-        admission.late.clear()
-        for department, count in admission.out_of_order.items():
-            self.metrics.count_out_of_order(department, count)
-        admission.out_of_order.clear()
-        for rule_id, count in self.ruleset.eval_errors.items():
-            self.metrics.rule_eval_errors.labels(rule=rule_id).inc(count)
-        self.ruleset.eval_errors.clear()
-        for rule_id, count in render_failures.items():
-            self.metrics.message_render_failures.labels(rule=rule_id).inc(count)
-        render_failures.clear()
-        for rule_id, count in self.ruleset.evictions.items():
-            self.metrics.state_evictions.labels(rule=rule_id).inc(count)
-        self.ruleset.evictions.clear()
-        for rule_id, seconds in self.ruleset.handoffs:
-            self.metrics.time_to_handoff.labels(rule=rule_id).observe(seconds)
-        self.ruleset.handoffs.clear()
-        for rule_id, count in self.ruleset.handoffs_in_time.items():
-            self.metrics.handoffs_in_time.labels(rule=rule_id).inc(count)
-        self.ruleset.handoffs_in_time.clear()
-        if self.ruleset.duplicates:
-            self.metrics.duplicate_deliveries.inc(self.ruleset.duplicates)
-            self.ruleset.duplicates = 0
 
     async def publish(self, alert: Alert, finding: Finding) -> Any:
         """Write the alert to the durable outbox topic, count it, and show it; the result is
