@@ -274,9 +274,12 @@ class Driver:
                 self._cache.pop(slot, None)
                 continue
             entry = self._entry(partition, slot, self._tags[rule_id])
+            before = _shape(entry.state)
             findings.extend(self.ruleset.sweep(rule, key, entry.state, now))
             entry.swept_at = now
-            self._dirty[slot] = self._unindexed[slot] = entry
+            self._unindexed[slot] = entry
+            if _shape(entry.state) != before:  # most sweeps only move the next due time
+                self._dirty[slot] = entry
         return findings
 
     def _entry(self, partition: int, slot: str, tag: str) -> _Cached:
@@ -480,3 +483,17 @@ class Driver:
     def open_counts(self) -> tuple[Mapping[str, int], Mapping[str, int]]:
         """Open and breached expectations per rule, over the indexed partitions."""
         return self.due.open, self.due.breached
+
+
+def _shape(state: KeyState) -> tuple[Any, ...]:
+    """What a sweep can change in a state: it only drops entries, replaces an expectation with
+    its breached copy, or sets `last_fired`; entries are immutable. Equal shapes before and
+    after a sweep mean it changed nothing worth writing."""
+    held, expectations, firing, last_fired, seen = state.parts()
+    return (
+        len(held),
+        tuple(map(id, expectations)),
+        len(firing),
+        last_fired,
+        len(seen),
+    )

@@ -131,6 +131,10 @@ class KeyState:
             self.seen,
         )
 
+    def parts(self) -> tuple[Any, ...]:
+        """(held, expectations, firing, last_fired, seen), without creating empty lists."""
+        return self._fields()
+
     def is_empty(self) -> bool:
         """Whether nothing is left worth storing."""
         return not (self._held or self._expectations or self._firing or self.seen)
