@@ -26,6 +26,7 @@ due, the state is swept at the event's time first.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -86,6 +87,24 @@ def replay(
     `decode_line` turns a line into an event (None: skipped, `Rejected`: rejected); by default
     lines are CloudEvents. `cxmon replay --as-topic` passes a source mapping here.
     """
+    # The cyclic collector's full passes walk every state held, so their cost grows with the
+    # recording (12-18% of a 50k-200k replay, measured); states hold no cycles, and whatever
+    # cyclic garbage a replay makes is collected when it ends.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _replay(lines, ruleset, lateness, decode_line)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _replay(
+    lines: Iterable[bytes],
+    ruleset: Ruleset,
+    lateness: timedelta,
+    decode_line: Callable[[bytes], Event | None] | None,
+) -> ReplayResult:
     result = ReplayResult()
     driver = Driver(ruleset, DictStore(), cache_slots=2**62)  # the cache is the whole state
     driver.keep_partitions([PARTITION])
