@@ -15,18 +15,21 @@ What is here:
   changelog records of the states they produced, and a failed send stops the commit.
 - `producer_of`: the aiokafka producer inside Faust's producer (`_ensure_producer`).
 - `set_persisted_offset`: RocksDB's record of how far the changelog is in the local store.
+- `patch_consumer_thread`: the embedded broker's workarounds (streams/tansu.py) hook Faust's
+  consumer thread (`_highwaters`, `_create_consumer`, aiokafka's `_fetch_max_wait_ms`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import faust
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, server_list
 from faust.types import TP, AppT, Message
 from faust.types.tuples import ConsumerMessage
 from mode import Service
@@ -231,3 +234,28 @@ def set_persisted_offset(table: Any, tp: Any, offset: int) -> None:
 def batch_topics(topics: Iterable[Any]) -> frozenset[str]:
     """The names of topics whose agents take one message per fetched partition batch."""
     return frozenset(t.get_topic_name() for t in topics)
+
+
+EndOffsets = Callable[[list[str], Mapping[Any, int]], Awaitable[Mapping[Any, int]]]
+_HIGHWATERS = AIOKafkaConsumerThread._highwaters
+_CREATE_CONSUMER = AIOKafkaConsumerThread._create_consumer
+
+
+def patch_consumer_thread(correct: EndOffsets, fetch_max_wait_ms: int) -> None:
+    """Every Faust consumer in this process: end offsets passed through `correct` (outside a
+    transaction), and fetches that wait at most `fetch_max_wait_ms` for records."""
+
+    async def _highwaters(self: Any, partitions: list[Any]) -> Mapping[Any, int]:
+        reported = await _HIGHWATERS(self, partitions)
+        if self.consumer.in_transaction:
+            return reported
+        transport = self.consumer.transport
+        return await correct(server_list(transport.url, transport.default_port), reported)
+
+    def _create_consumer(self: Any, loop: Any) -> Any:
+        consumer = _CREATE_CONSUMER(self, loop=loop)
+        consumer._fetch_max_wait_ms = fetch_max_wait_ms  # read when the consumer starts
+        return consumer
+
+    AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
+    AIOKafkaConsumerThread._create_consumer = _create_consumer  # type: ignore[method-assign]

@@ -23,11 +23,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, server_list
+
+from streams import faust_compat
 
 log = logging.getLogger("cxmon")
-_ORIGINAL = AIOKafkaConsumerThread._highwaters
-_ORIGINAL_CONSUMER = AIOKafkaConsumerThread._create_consumer
 FETCH_MAX_WAIT_MS = 10
 
 
@@ -65,22 +64,11 @@ async def true_end_offsets(
 def install() -> None:
     """Make every Faust consumer in this process correct the embedded broker's end offsets and
     poll it without long waits."""
+    faust_compat.patch_consumer_thread(_corrected, FETCH_MAX_WAIT_MS)
 
-    async def _highwaters(self: Any, partitions: list[Any]) -> Mapping[Any, int]:
-        reported = await _ORIGINAL(self, partitions)
-        if self.consumer.in_transaction:
-            return reported
-        transport = self.consumer.transport
-        servers = server_list(transport.url, transport.default_port)
-        corrected = await true_end_offsets(servers, reported)
-        if corrected != reported:
-            log.debug("corrected end offsets: %s -> %s", reported, corrected)
-        return corrected
 
-    def _create_consumer(self: Any, loop: Any) -> AIOKafkaConsumer:
-        consumer = _ORIGINAL_CONSUMER(self, loop=loop)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts
-        return consumer
-
-    AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
-    AIOKafkaConsumerThread._create_consumer = _create_consumer  # type: ignore[method-assign]
+async def _corrected(servers: list[str], reported: Mapping[Any, int]) -> Mapping[Any, int]:
+    corrected = await true_end_offsets(servers, reported)
+    if corrected != reported:
+        log.debug("corrected end offsets: %s -> %s", reported, corrected)
+    return corrected

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -40,6 +41,9 @@ def test_the_private_methods_overridden_or_called_exist_with_their_signatures() 
         "start_new_transaction",
     ]
     assert callable(consumer._to_message) and hasattr(faust_consumer, "CONSUMER_FETCHING")
+    thread = faust_aiokafka.AIOKafkaConsumerThread
+    assert list(inspect.signature(thread._highwaters).parameters) == ["self", "partitions"]
+    assert list(inspect.signature(thread._create_consumer).parameters) == ["self", "loop"]
     assert BatchDeliveryConsumer.__mro__[1] is consumer
     params = list(inspect.signature(ConsumerMessage.__init__).parameters)
     assert params[1:13] == [
@@ -56,6 +60,14 @@ def test_the_private_methods_overridden_or_called_exist_with_their_signatures() 
         "serialized_value_size",
         "tp",
     ]
+
+
+def test_aiokafka_keeps_the_fetch_wait_where_the_patch_sets_it() -> None:
+    async def made() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", fetch_max_wait_ms=1234)
+
+    made_consumer = asyncio.run(made())
+    assert made_consumer._fetch_max_wait_ms == 1234
 
 
 def offsets_state(committed: int | None) -> Any:
