@@ -103,7 +103,7 @@ def _replay(
     lines: Iterable[bytes],
     ruleset: Ruleset,
     lateness: timedelta,
-    decode_line: Callable[[bytes], Event | None] | None,
+    decode_line: Callable[[bytes], EventRef | None] | None,
 ) -> ReplayResult:
     result = ReplayResult()
     driver = Driver(ruleset, DictStore(), cache_slots=2**62)  # the cache is the whole state
