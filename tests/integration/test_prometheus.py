@@ -118,6 +118,29 @@ def _crowded(now: datetime) -> list[Event]:
     ]
 
 
+def _silenced_probe(before: datetime) -> list[Event]:
+    """A waiver and a charge against it, one conflict of the silenced rule, older than `before`
+    so that it moves no partition's watermark past the traffic that follows."""
+    waiver = Event(
+        id="probe-waiver",
+        source="support",
+        type="fee.waiver_promised",
+        time=before - timedelta(minutes=2),
+        subject="silence-probe",
+        data={"fee_code": "late_fee"},
+    )
+    charge = waiver.model_copy(
+        update={
+            "id": "probe-charge",
+            "source": "billing",
+            "type": "invoice.charged",
+            "time": before - timedelta(minutes=1),
+            "data": {"fee_code": "late_fee", "amount": 25},
+        }
+    )
+    return [waiver, charge]
+
+
 def _late_copy(last: Event) -> Event:
     """An event for the last customer's partition, a day behind its watermark."""
     return last.model_copy(update={"id": "late-1", "time": last.time - timedelta(days=1)})
@@ -196,11 +219,18 @@ def test_every_panel_query_returns_data(
         }
         _silence(notify_env)
         with prometheus(tmp_path, targets) as server:
-            deadline = time.monotonic() + 90
+            deadline = time.monotonic() + 180  # a deadline, not a wait: a loaded machine is slow
             # Prometheus must see the counters at zero first, or it cannot tell they rose.
             _wait_for(server, 'sum(up{job="cxmon-worker"})', deadline)
             _wait_for(server, 'sum(up{job="cxmon-notifier"})', deadline)
             _wait_for(server, "sum(cxmon_silences_active)", deadline)
+            # cxmon_alerts_silenced_total{rule} is born at its first silenced alert: one probe
+            # conflict first, so the traffic's silenced alerts are a rise Prometheus can see
+            # (all of them in one scrape interval would read as an increase of 0).
+            with deployment.publisher() as out:
+                out.send_all(_silenced_probe(traffic[0].time))
+                out.flush()
+            _wait_for(server, "sum(cxmon_alerts_silenced_total)", deadline)
             with deployment.publisher() as out:
                 out.send_all(traffic)
                 out.send_all(_crowded(datetime.now(UTC)))
@@ -226,6 +256,7 @@ def test_every_panel_query_returns_data(
             labels |= _label_values(f"http://{targets['cxmon-notifier'][0]}/metrics")
     assert not failures, "\n".join(failures)
     private = {e.subject for e in traffic} | {e.id for e in traffic} | {"late-1", "broken"}
+    private |= {"silence-probe", "probe-waiver", "probe-charge"}
     private |= {str(v) for e in traffic for k, v in e.data.items() if k.endswith("_id")}
     assert {"billing", "team", SILENCED_RULE} <= labels
     assert not labels & private, f"customer or event ids as label values: {labels & private}"
