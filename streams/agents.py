@@ -359,6 +359,14 @@ def install_agents(topo: Topology, detection: Detection, settings: Settings) -> 
 
     watch = RuleWatch([settings.rules_path, settings.sources_path])
 
+    def sighup_before_start(_signum: int, _frame: object) -> None:
+        app.loop.call_soon_threadsafe(reload_now)
+
+    # SIGHUP's default action kills the process: the handler goes in before Faust starts, or a
+    # SIGHUP sent as soon as the ready file appears (which it may, before the task below has
+    # run) would kill the worker instead of reloading it.
+    signal.signal(signal.SIGHUP, sighup_before_start)
+
     @app.task  # type: ignore[untyped-decorator]
     async def reload_on_sighup() -> None:
         loop = asyncio.get_running_loop()
