@@ -19,26 +19,20 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import Counter
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from monitor.config.durations import format_duration
-from monitor.engine.clock import Watermark
+from monitor.engine.admission import Admission
 from monitor.engine.due import DueIndex, next_due
 from monitor.engine.ruleset import Ruleset
 from monitor.engine.state import Finding, KeyState
+from monitor.engine.store import DictStore, StateStore
 from monitor.engine.stored import encode_parts, read_stored, slot_of, split_slot
-from monitor.events import EventRef, Rejected, RejectReason
-from monitor.events.codec import (
-    DEFAULT_MAX_ATTRIBUTE_CHARS,
-    DEFAULT_MAX_DATA_ITEMS,
-    Headers,
-    check_time_range,
-    decode_ref,
-)
+from monitor.events import EventRef
+
+__all__ = ["Admission", "DictStore", "Driver", "StateStore"]
 
 log = logging.getLogger("cxmon")
 DEFAULT_CACHE_SLOTS = 200_000  # decoded states kept between batches, at most
@@ -48,102 +42,6 @@ _PARTITION_CACHE = 100_000
 # seconds (measured: 15.7 s in one call after a reload, 8.9 s indexing after a start).
 SWEEP_BATCH = 500  # states swept per partition per call
 INDEX_BATCH = 2_000  # stored states indexed per call
-
-
-class StateStore(Protocol):
-    """Per-partition state the driver reads and writes; flushed once per batch.
-
-    `get`, `put` and `delete` are called from `commit` and when a state is first read; `items`
-    when a partition's states are indexed (after an assignment or a reload). `flush` makes the
-    writes since the last flush durable; a failure there must stop the input that produced
-    them from being committed.
-    """
-
-    def get(self, partition: int, slot: str) -> bytes | None: ...
-    def put(self, partition: int, slot: str, value: bytes) -> None: ...
-    def delete(self, partition: int, slot: str) -> None: ...
-    def items(self, partition: int) -> Iterable[tuple[str, bytes]]: ...
-    def flush(self) -> Awaitable[None]: ...
-
-
-class DictStore:
-    """A `StateStore` in a dict per partition: replay, rule tests and unit tests."""
-
-    def __init__(self) -> None:
-        self.partitions: dict[int, dict[str, bytes]] = {}
-
-    def get(self, partition: int, slot: str) -> bytes | None:
-        return self.partitions.get(partition, {}).get(slot)
-
-    def put(self, partition: int, slot: str, value: bytes) -> None:
-        self.partitions.setdefault(partition, {})[slot] = value
-
-    def delete(self, partition: int, slot: str) -> None:
-        self.partitions.get(partition, {}).pop(slot, None)
-
-    def items(self, partition: int) -> Iterable[tuple[str, bytes]]:
-        return list(self.partitions.get(partition, {}).items())
-
-    async def flush(self) -> None:
-        return None
-
-
-@dataclass
-class Admission:
-    """Decoding, the time range and the late-event rule, with one watermark per partition
-    (producers keep order within a partition only). Counts what it admits, by department."""
-
-    lateness: timedelta
-    max_age: timedelta
-    max_ahead: timedelta
-    max_bytes: int
-    max_depth: int
-    max_attribute_chars: int = DEFAULT_MAX_ATTRIBUTE_CHARS
-    max_items: int = DEFAULT_MAX_DATA_ITEMS
-    watermarks: dict[Hashable, Watermark] = field(default_factory=dict)
-    consumed: Counter[tuple[str, str]] = field(default_factory=Counter)
-    late: Counter[str] = field(default_factory=Counter)
-    out_of_order: Counter[str] = field(default_factory=Counter)
-
-    def admit(
-        self, where: Hashable, value: bytes | None, headers: Headers | None, now: datetime
-    ) -> EventRef:
-        """The event of one record read at `where` (a topic partition), or `Rejected` (bad
-        record, out of range, too late)."""
-        event = decode_ref(
-            value,
-            headers,
-            max_bytes=self.max_bytes,
-            max_depth=self.max_depth,
-            max_attribute_chars=self.max_attribute_chars,
-            max_items=self.max_items,
-        )
-        return self.check(where, event, now)
-
-    def check(self, where: Hashable, event: EventRef, now: datetime) -> EventRef:
-        """The time range, then the late-event rule, for an event decoded (or mapped) already."""
-        check_time_range(event, now, self.max_age, self.max_ahead)
-        return self.order(where, event)
-
-    def order(self, where: Hashable, event: EventRef) -> EventRef:
-        """Apply the late-event rule: refuse an event behind the watermark of `where`."""
-        watermark = self.watermarks.get(where)
-        if watermark is None:
-            watermark = self.watermarks[where] = Watermark(self.lateness)
-        department = event.department
-        if watermark.is_too_late(event.time):
-            self.late[department] += 1
-            raise Rejected(
-                RejectReason.TOO_LATE,
-                f"event time {event.time.isoformat()} is behind the watermark "
-                f"{watermark.value.isoformat()} (lateness {format_duration(watermark.lateness)})",
-            )
-        if event.time < watermark.highest:
-            self.out_of_order[department] += 1
-        else:
-            watermark.highest = event.time
-        self.consumed[(department, event.type)] += 1
-        return event
 
 
 @dataclass(slots=True)
