@@ -23,15 +23,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import aiohttp
-
 from monitor.alerts.channels import ChannelError
+from monitor.alerts.channels.webhook import post
 from monitor.alerts.model import Alert
 from monitor.alerts.secrets import Redactor
 from monitor.events.envelope import utcnow
 
 log = logging.getLogger("cxmon.notify")
-RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 RESEND_HORIZON = timedelta(days=7)  # as reminders: alerts nobody resolves stop being re-posted
 _LABEL_NAME = re.compile(r"[^A-Za-z0-9_]")
 OWN_LABELS = ("alertname", "severity", "kind", "owners", "from_department", "to_department")
@@ -161,23 +159,7 @@ class AlertmanagerChannel:
             [document(a, now, self.resend, key_label=self.key_label) for a in alerts]
         ).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "cxmon-notifier"}
-        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.post(self.endpoint, data=body, headers=headers) as response,
-            ):
-                if response.status < 300:
-                    return
-                detail = (await response.text())[:200]
-                raise ChannelError(
-                    self.redactor.redact(f"{self.name} answered {response.status}: {detail}"),
-                    retryable=response.status in RETRYABLE_STATUS,
-                )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ChannelError(
-                self.redactor.redact(f"{self.name}: {type(exc).__name__}: {exc}"), retryable=True
-            ) from None
+        await post(self.endpoint, body, headers, self.timeout_s, self.name, self.redactor)
 
     async def resend_once(self) -> None:
         """Re-post every alert still firing (dropping those older than the horizon)."""

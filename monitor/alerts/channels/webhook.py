@@ -88,20 +88,27 @@ class WebhookChannel:
             stamp = str(int(time.time()))
             headers[TIMESTAMP_HEADER] = stamp
             headers[SIGNATURE_HEADER] = sign(self.secret, stamp, body)
-        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.post(self.url, data=body, headers=headers) as response,
-            ):
-                if response.status < 300:
-                    return
-                detail = (await response.text())[:200]
-                raise ChannelError(
-                    self.redactor.redact(f"{self.name} answered {response.status}: {detail}"),
-                    retryable=response.status in RETRYABLE_STATUS,
-                )
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        await post(self.url, body, headers, self.timeout_s, self.name, self.redactor)
+
+
+async def post(
+    url: str, body: bytes, headers: dict[str, str], timeout_s: float, name: str, redactor: Redactor
+) -> None:
+    """POST `body` to `url` once; raise ChannelError (retryable by status) on any failure."""
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.post(url, data=body, headers=headers) as response,
+        ):
+            if response.status < 300:
+                return
+            detail = (await response.text())[:200]
             raise ChannelError(
-                self.redactor.redact(f"{self.name}: {type(exc).__name__}: {exc}"), retryable=True
-            ) from None
+                redactor.redact(f"{name} answered {response.status}: {detail}"),
+                retryable=response.status in RETRYABLE_STATUS,
+            )
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise ChannelError(
+            redactor.redact(f"{name}: {type(exc).__name__}: {exc}"), retryable=True
+        ) from None
