@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,31 @@ from streams.broker import free_port
 from streams.producer import EventPublisher
 
 ROOT = Path(__file__).resolve().parents[2]
+WAIVED_FEE_CHARGED = """\
+  - id: waived-fee-charged
+    title: Billing charged a fee that support promised to waive
+    kind: contradiction
+    severity: high
+    owners: [support, billing]
+    first: {source: support, type: fee.waiver_promised}
+    then: {source: billing, type: invoice.charged,
+           where: "then.data.fee_code == first.data.fee_code"}
+    within: 30d
+"""
+CHARGED_MESSAGE = (
+    'message: "{{ key }} was charged {{ then.data.amount }} for {{ then.data.fee_code }}"'
+)
+
+
+def waiver_rules(workdir: Path, *fields: str, more: str = "") -> Path:
+    """A rules directory under `workdir` with the rule most worker tests alert with: billing
+    charges (`invoice.charged`) a fee support promised to waive (`fee.waiver_promised`, same
+    customer and `fee_code`), with `fields` (YAML lines) added to it and `more` rules after it."""
+    rules = workdir / "rules"
+    rules.mkdir()
+    extra = "".join(f"    {line}\n" for line in fields)
+    (rules / "waivers.yaml").write_text(f"version: 1\nrules:\n{WAIVED_FEE_CHARGED}{extra}{more}")
+    return rules
 
 
 @dataclass
@@ -48,6 +74,12 @@ class WorkerProcess:
     def log(self) -> str:
         """What the worker printed so far."""
         return self.log_path.read_text(errors="replace")[-20000:]
+
+    def scrape(self) -> str:
+        """Its /metrics page."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 15.0) -> None:
         """Stop the process group; SIGKILL if it does not exit in time."""

@@ -30,37 +30,22 @@ from monitor.alerts.model import Alert
 from monitor.alerts.render import render
 from monitor.events import Event
 from monitor.events.codec import encode
-from tests.integration.harness import Deployment, WorkerProcess
+from tests.integration.harness import CHARGED_MESSAGE, Deployment, WorkerProcess, waiver_rules
 
 pytestmark = pytest.mark.integration
 
 CUSTOMERS = 6
-RULES = textwrap.dedent(
-    """\
-    version: 1
-    rules:
-      - id: waived-fee-charged
-        title: Billing charged a fee that support promised to waive
-        kind: contradiction
-        severity: high
-        owners: [support, billing]
-        first: {source: support, type: fee.waiver_promised}
-        then: {source: billing, type: invoice.charged,
-               where: "then.data.fee_code == first.data.fee_code"}
-        resolve_on: {source: billing, type: refund.issued}
-        within: 30d
-        message: "{{ key }} was charged {{ then.data.amount }} for {{ then.data.fee_code }}"
-      - id: bomb
-        title: A message that builds too much
-        kind: contradiction
-        severity: low
-        owners: [support, billing]
-        first: {source: support, type: bomb.first}
-        then: {source: billing, type: bomb.then}
-        within: 30d
-        message: "{{ [[range(1000)|list] * 8000] * 8000 }}"
-    """
-)
+BOMB = """\
+  - id: bomb
+    title: A message that builds too much
+    kind: contradiction
+    severity: low
+    owners: [support, billing]
+    first: {source: support, type: bomb.first}
+    then: {source: billing, type: bomb.then}
+    within: 30d
+    message: "{{ [[range(1000)|list] * 8000] * 8000 }}"
+"""
 QUADRATIC = textwrap.dedent(
     """\
     version: 1
@@ -87,12 +72,6 @@ def event(n: int, source: str, type_: str, subject: str, at: datetime, **data: o
     )
 
 
-def scrape(worker: WorkerProcess) -> str:
-    url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return str(response.read().decode())
-
-
 def sample(text: str, name: str, **labels: str) -> float:
     wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
     found = re.search(rf"^{name}\{{{re.escape(wanted)}\}} ([0-9.e+]+)$", text, re.M)
@@ -109,9 +88,9 @@ def wait_for_log(worker: WorkerProcess, text: str, timeout_s: float = 20) -> Non
 def test_hostile_records_rules_and_templates_cost_nothing_but_themselves(
     deployment: Deployment, tmp_path: Path
 ) -> None:
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "rules.yaml").write_text(RULES)
+    rules = waiver_rules(
+        tmp_path, "resolve_on: {source: billing, type: refund.issued}", CHARGED_MESSAGE, more=BOMB
+    )
     now = datetime.now(UTC).replace(microsecond=0)
     at = now - timedelta(hours=2)
     customers = [f"c{n}" for n in range(CUSTOMERS)]
@@ -166,7 +145,7 @@ def test_hostile_records_rules_and_templates_cost_nothing_but_themselves(
             producer.close()
         dead = deployment.read("dlq", expect=6, timeout_s=30, quiet_s=1)
         alerts = deployment.alerts(expect=CUSTOMERS + 2, timeout_s=30, quiet_s=1)
-        metrics = scrape(worker)
+        metrics = worker.scrape()
 
         # A quadratic CEL condition and an alias bomb are refused as hot reloads, at once.
         (rules / "quadratic.yaml").write_text(QUADRATIC)
@@ -182,7 +161,7 @@ def test_hostile_records_rules_and_templates_cost_nothing_but_themselves(
             f"http://127.0.0.1:{worker.metrics_port}/healthz", timeout=2
         ) as health:
             assert health.status == 200
-        reloads = sample(scrape(worker), "cxmon_rule_reloads_total", outcome="failure")
+        reloads = sample(worker.scrape(), "cxmon_rule_reloads_total", outcome="failure")
         assert worker.process.poll() is None, worker.log()
 
     # every valid event still alerts: the six charges, the refund, and the bomb (with its title)

@@ -4,9 +4,7 @@ counts exactly as many, and the valid events between them still raise exactly th
 from __future__ import annotations
 
 import re
-import textwrap
 import time
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +14,7 @@ from kafka import KafkaProducer
 
 from monitor.events import Event
 from monitor.events.codec import encode
-from tests.integration.harness import Deployment
+from tests.integration.harness import CHARGED_MESSAGE, Deployment, WorkerProcess, waiver_rules
 from tests.integration.malformed import generate
 
 pytestmark = pytest.mark.integration
@@ -25,22 +23,6 @@ MALFORMED = 10_000
 CUSTOMERS = 20
 MAX_BYTES = 4096
 MAX_DEPTH = 32
-RULES = textwrap.dedent(
-    """\
-    version: 1
-    rules:
-      - id: waived-fee-charged
-        title: Billing charged a fee that support promised to waive
-        kind: contradiction
-        severity: high
-        owners: [support, billing]
-        first: {source: support, type: fee.waiver_promised}
-        then: {source: billing, type: invoice.charged,
-               where: "then.data.fee_code == first.data.fee_code"}
-        within: 30d
-        message: "{{ key }} was charged {{ then.data.amount }} for {{ then.data.fee_code }}"
-    """
-)
 
 
 def valid_events(now: datetime) -> tuple[list[Event], list[Event]]:
@@ -71,9 +53,8 @@ def valid_events(now: datetime) -> tuple[list[Event], list[Event]]:
     return waivers, charges
 
 
-def scrape_rejected(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
+def scrape_rejected(worker: WorkerProcess) -> dict[str, float]:
+    text = worker.scrape()
     found = re.findall(r'^cxmon_events_rejected_total\{reason="(\w+)"\} ([0-9.e+]+)$', text, re.M)
     return {reason: float(value) for reason, value in found}
 
@@ -81,9 +62,7 @@ def scrape_rejected(port: int) -> dict[str, float]:
 def test_malformed_records_are_all_dead_lettered_and_valid_ones_still_alert(
     deployment: Deployment, tmp_path: Path
 ) -> None:
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "waivers.yaml").write_text(RULES)
+    rules = waiver_rules(tmp_path, CHARGED_MESSAGE)
     records = list(generate(MALFORMED, seed=20260501, max_bytes=MAX_BYTES, max_depth=MAX_DEPTH))
     waivers, charges = valid_events(datetime.now(UTC).replace(microsecond=0))
     # valid events spread through the stream, in event-time order (waivers before charges)
@@ -114,10 +93,10 @@ def test_malformed_records_are_all_dead_lettered_and_valid_ones_still_alert(
         dead = deployment.read("dlq", expect=MALFORMED, timeout_s=60, quiet_s=2)
         alerts = deployment.alerts(expect=CUSTOMERS, timeout_s=20, quiet_s=2)
         deadline = time.monotonic() + 15
-        counted = scrape_rejected(worker.metrics_port)
+        counted = scrape_rejected(worker)
         while sum(counted.values()) < MALFORMED and time.monotonic() < deadline:
             time.sleep(0.2)
-            counted = scrape_rejected(worker.metrics_port)
+            counted = scrape_rejected(worker)
         assert worker.process.poll() is None, worker.log()  # still running
 
     sent = Counter(value for value, _, _ in records)

@@ -4,33 +4,15 @@ state a broker accepts, so it survives a restart."""
 from __future__ import annotations
 
 import re
-import textwrap
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from monitor.events import Event
-from tests.integration.harness import Deployment, publish, read_until
+from tests.integration.harness import Deployment, publish, read_until, waiver_rules
 
 pytestmark = pytest.mark.integration
-
-RULES = textwrap.dedent(
-    """\
-    version: 1
-    rules:
-      - id: waived-fee-charged
-        title: Billing charged a fee that support promised to waive
-        kind: contradiction
-        severity: high
-        owners: [support, billing]
-        first: {source: support, type: fee.waiver_promised}
-        then: {source: billing, type: invoice.charged,
-               where: "then.data.fee_code == first.data.fee_code"}
-        within: 30d
-    """
-)
 
 
 def test_sixty_large_waivers_keep_a_state_that_survives_a_restart(
@@ -38,9 +20,7 @@ def test_sixty_large_waivers_keep_a_state_that_survives_a_restart(
 ) -> None:
     """60 waivers of 200 KB for one customer made one 12 MB changelog record, which the
     producer refused: the error was only logged and the state was gone after a restart."""
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "waivers.yaml").write_text(RULES)
+    rules = waiver_rules(tmp_path)
     now = datetime.now(UTC).replace(microsecond=0)
     waivers = [
         Event(
@@ -70,9 +50,7 @@ def test_sixty_large_waivers_keep_a_state_that_survives_a_restart(
             lambda found: any(b'"w59"' in (r.value or b"") for r in found),
             timeout_s=60,
         )
-        url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            metrics = response.read().decode()
+        metrics = worker.scrape()
     assert any(b'"w59"' in (r.value or b"") for r in records), worker.log()[-3000:]
     assert max(len(r.value or b"") for r in records) <= 512 * 1024
     evicted = re.search(
