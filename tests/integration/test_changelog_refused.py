@@ -12,8 +12,7 @@ from kafka import KafkaAdminClient
 
 from monitor.events import Event
 from tests.integration.faults import RefusingBroker
-from tests.integration.harness import Deployment, publish
-from tests.integration.test_state_bytes import RULES
+from tests.integration.harness import Deployment, publish, waiver_rules
 
 pytestmark = pytest.mark.integration
 CUSTOMERS = [f"refused-{n}" for n in range(6)]
@@ -37,9 +36,7 @@ def test_a_refused_changelog_write_leaves_its_input_uncommitted_and_loses_no_ale
     """The broker refuses the state changelog's writes (as Kafka refuses a record over the
     topic's `max.message.bytes`) while six waivers are handled: their offsets must not be
     committed, so a new worker reads them again, and the charges that follow all alert."""
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    (rules / "waivers.yaml").write_text(RULES)
+    rules = waiver_rules(tmp_path)
     now = datetime.now(UTC).replace(microsecond=0)
     waivers = [
         Event(
