@@ -154,6 +154,7 @@ class Detection:
                     await self.dead_letter(record, RejectReason.INTERNAL_ERROR, repr(exc))
             for owner, items in forwards.records():
                 await self.topo.keyed.send(key=None, value={"batch": items}, partition=owner)
+            findings.extend(driver.settle(now - self.grace))
         finally:
             # States already changed by this batch must not reach the store or the changelog
             # without the alerts they raised, whatever failed after them.
@@ -241,6 +242,7 @@ class Detection:
         for item in value["batch"]:
             event = ref_from_json(item["e"])
             findings.extend(self.driver.apply(partition, item["k"], event, item["r"], now))
+        findings.extend(self.driver.settle(now - self.grace))
         await self.publish_all(findings)
 
     async def publish_all(self, findings: list[Finding]) -> None:

@@ -180,6 +180,33 @@ class Driver:
                 self._dirty[slot] = entry
         return findings
 
+    def settle(self, now: datetime) -> list[Finding]:
+        """Sweep the states changed since the last commit that are due at `now` already.
+
+        An old event (a backfill, a lagging producer) often brings a deadline or an expiry that
+        has passed: swept here, in the batch that changed it, such a state is written once,
+        instead of written, swept at the next tick and written again. The same sweep as a tick
+        makes (`sweep`), only sooner; its findings belong to the batch.
+        """
+        findings: list[Finding] = []
+        at = now.timestamp()
+        rules = self.ruleset.rules
+        unindexed = self._unindexed
+        for slot, entry in list(self._dirty.items()):
+            if slot not in unindexed:
+                continue
+            self._index(slot, entry)
+            if entry.due is None or entry.due > at or entry.state.is_empty():
+                continue
+            rule_id, key = split_slot(slot)
+            rule = rules.get(rule_id)
+            if rule is None:
+                continue
+            findings.extend(self.ruleset.sweep(rule, key, entry.state, now))
+            entry.swept_at = now
+            unindexed[slot] = entry
+        return findings
+
     def _entry(self, partition: int, slot: str, tag: str) -> _Cached:
         entry = self._cache.get(slot)
         if entry is not None and entry.tag == tag:

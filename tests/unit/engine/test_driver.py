@@ -118,6 +118,33 @@ def test_sweeps_touch_only_due_states_and_empty_states_are_deleted(driver: Drive
     assert SLOT not in stored(driver)
 
 
+def test_a_state_due_when_its_batch_ends_is_swept_then_and_written_once(driver: Driver) -> None:
+    writes: list[str] = []
+    store = driver.store
+    assert isinstance(store, DictStore)
+    put = store.put
+    store.put = lambda p, s, v: (writes.append(s), put(p, s, v))[-1]  # type: ignore[method-assign]
+    driver.keep_partitions([0])
+    feed(driver, 0, closed())  # an old event: its kickoff deadline passed long ago
+    late = T0 + 3 * DAY + MINUTE
+    assert [f.rule.id for f in driver.settle(late)] == [RULE]
+    driver.commit()
+    assert writes == [SLOT]
+    assert driver.sweep(0, late) == []  # the tick finds nothing left to do
+    assert driver.commit() == 0
+    assert driver.due.open[RULE] == 0 and driver.due.breached[RULE] == 1
+
+
+def test_a_state_not_due_yet_is_left_to_the_ticks(driver: Driver) -> None:
+    driver.keep_partitions([0])
+    feed(driver, 0, closed())
+    assert driver.settle(T0 + HOUR) == []
+    driver.commit()
+    assert driver.sweep(0, T0 + HOUR) == []
+    assert driver.due.open[RULE] == 1
+    assert [f.rule.id for f in driver.sweep(0, T0 + 3 * DAY + MINUTE)] == [RULE]
+
+
 def test_the_cache_stays_bounded(shipped_rules: list[CompiledRule]) -> None:
     driver = Driver(Ruleset(shipped_rules), DictStore(), cache_slots=10)
     feed(
