@@ -243,9 +243,7 @@ class Driver:
             return
         due_at = next_due(rule, state, self.ruleset.lateness, entry.swept_at)
         entry.due = due_at.timestamp() if due_at is not None else None  # None: never
-        entry.waiting = sum(1 for e in state.expectations if e.breached_at is None)
-        entry.breached = len(state.expectations) - entry.waiting
-        oldest = min((e.due for e in state.expectations if e.breached_at is not None), default=None)
+        entry.waiting, entry.breached, oldest = state.expectation_counts()
         entry.oldest_breach = None if oldest is None else oldest.timestamp()
         if self.due.covers(partition):
             when = math.inf if entry.due is None else entry.due

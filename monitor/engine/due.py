@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -31,39 +31,52 @@ def next_due(
 ) -> datetime | None:
     """The first moment at which a sweep may change `state` (None: never). `swept_at`: when
     the state was last swept, if that is the last thing that happened to it."""
-    horizon = rule.within.horizon if rule.within is not None else DEFAULT_MAX_OPEN
-    after_held = (lateness, horizon + lateness)
-    at_deadline = (timedelta(0), horizon)
-    forgotten = (horizon + lateness,)
-    moments = list(_times(state, after_held, at_deadline, forgotten))
     window = rule.within
-    if window is not None and window.calendar is not None:
-        # a held event's business window ends at a computed time (`forget_closed_windows`)
-        moments += [(window.deadline(h.event.time), (lateness,)) for h in state.held]
+    horizon = window.horizon if window is not None else DEFAULT_MAX_OPEN
+    after_held = _ascending(lateness, horizon + lateness)
+    at_deadline = _ascending(timedelta(0), horizon)
+    forgotten = (horizon + lateness,)
+    held, expectations, firing, _, seen = state.parts()
+    groups: list[tuple[list[datetime], tuple[timedelta, ...]]] = []
+    if held:
+        groups.append(([h.event.time for h in held], after_held))
+        if window is not None and window.calendar is not None:
+            # a held event's business window ends at a computed time (`forget_closed_windows`)
+            groups.append(([window.deadline(h.event.time) for h in held], (lateness,)))
+    if expectations:
+        groups.append(([e.due for e in expectations], at_deadline))
+    if firing:
+        groups.append(([f.event_time for f in firing], forgotten))
+    if seen:
+        groups.append((list(seen.values()), forgotten))
     best: datetime | None = None
-    for moment, offsets in moments:
-        for offset in offsets:
-            candidate = moment + offset
-            if (swept_at is None or candidate >= swept_at) and (best is None or candidate < best):
-                best = candidate
+    for moments, offsets in groups:
+        if swept_at is None:  # every moment counts: the earliest with the smallest offset
+            candidate: datetime | None = min(moments) + offsets[0]
+        else:
+            candidate = _first_from(moments, offsets, swept_at)
+        if candidate is not None and (best is None or candidate < best):
+            best = candidate
     return best
 
 
-def _times(
-    state: KeyState,
-    after_held: tuple[timedelta, ...],
-    at_deadline: tuple[timedelta, ...],
-    forgotten: tuple[timedelta, ...],
-) -> Iterator[tuple[datetime, tuple[timedelta, ...]]]:
-    """Each remembered time with the offsets after which a sweep acts on it."""
-    for held in state.held:
-        yield held.event.time, after_held
-    for expectation in state.expectations:
-        yield expectation.due, at_deadline
-    for firing in state.firing:
-        yield firing.event_time, forgotten
-    for seen in state.seen.values():
-        yield seen, forgotten
+def _ascending(*offsets: timedelta) -> tuple[timedelta, ...]:
+    return tuple(sorted(offsets))
+
+
+def _first_from(
+    moments: list[datetime], offsets: tuple[timedelta, ...], start: datetime
+) -> datetime | None:
+    """The earliest `moment + offset` at or after `start` (offsets ascending)."""
+    best: datetime | None = None
+    for moment in moments:
+        for offset in offsets:
+            candidate = moment + offset
+            if candidate >= start:
+                if best is None or candidate < best:
+                    best = candidate
+                break
+    return best
 
 
 @dataclass
@@ -73,6 +86,7 @@ class _Entry:
     due: float  # epoch seconds; -inf: sweep at the next tick
     open: int
     breached: int
+    queued: bool = True  # a heap entry (due, slot) for it is waiting to be popped
 
 
 @dataclass
@@ -110,13 +124,27 @@ class DueIndex:
     ) -> None:
         """Record (or replace) a stored state's due time and expectation counts, and the
         deadline of its oldest open breach (epoch seconds), if any."""
-        self.remove(slot)
-        self._entries[slot] = _Entry(partition, rule_id, due, open, breached)
-        self.open[rule_id] += open
-        self.breached[rule_id] += breached
+        entry = self._entries.get(slot)
+        if entry is None or entry.rule_id != rule_id:
+            self.remove(slot)
+            entry = self._entries[slot] = _Entry(partition, rule_id, due, open, breached)
+            push = True
+        else:  # most states are re-indexed often: update in place, push only a new due time
+            push = not entry.queued or entry.due != due or entry.partition != partition
+            entry.partition, entry.due = partition, due
+            open, entry.open = open - entry.open, open
+            breached, entry.breached = breached - entry.breached, breached
+        if open:
+            self.open[rule_id] += open
+        if breached:
+            self.breached[rule_id] += breached
         if oldest_breach is not None:
             self._breaches.setdefault(rule_id, {})[slot] = oldest_breach
-        heapq.heappush(self._heaps.setdefault(partition, []), (due, slot))
+        elif rule_id in self._breaches:
+            self._breaches[rule_id].pop(slot, None)
+        if push:
+            entry.queued = True
+            heapq.heappush(self._heaps.setdefault(partition, []), (due, slot))
 
     def remove(self, slot: str) -> None:
         """Forget a state that was deleted."""
@@ -143,7 +171,13 @@ class DueIndex:
         while heap and heap[0][0] <= now and (limit is None or len(due) < limit):
             when, slot = heapq.heappop(heap)
             entry = self._entries.get(slot)
-            if entry is not None and entry.due == when and entry.partition == partition:
+            if (
+                entry is not None
+                and entry.queued
+                and entry.due == when
+                and entry.partition == partition
+            ):
+                entry.queued = False
                 due.append(slot)
         return due
 

@@ -135,6 +135,18 @@ class KeyState:
         """(held, expectations, firing, last_fired, seen), without creating empty lists."""
         return self._fields()
 
+    def expectation_counts(self) -> tuple[int, int, datetime | None]:
+        """(open, breached, the deadline of the oldest breached) expectations."""
+        if not self._expectations:
+            return 0, 0, None
+        waiting, oldest = 0, None
+        for expectation in self._expectations:
+            if expectation.breached_at is None:
+                waiting += 1
+            elif oldest is None or expectation.due < oldest:
+                oldest = expectation.due
+        return waiting, len(self._expectations) - waiting, oldest
+
     def is_empty(self) -> bool:
         """Whether nothing is left worth storing."""
         return not (self._held or self._expectations or self._firing or self.seen)

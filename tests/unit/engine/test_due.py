@@ -9,9 +9,11 @@ from hypothesis import strategies as st
 
 from monitor.engine import Ruleset
 from monitor.engine.due import next_due
+from monitor.engine.kinds.during import DEFAULT_MAX_OPEN
 from monitor.engine.reorder import order_key
 from monitor.engine.state import KeyState
 from monitor.events import Event
+from monitor.rules import CompiledRule
 from tests.unit.engine.harness import EngineHarness
 from tests.unit.engine.test_order_independence import LATENESS, RULES, T0, histories
 
@@ -98,3 +100,34 @@ def test_an_old_event_brings_a_deadline_that_is_already_due() -> None:
     due = next_due(ruleset.rules[rule_id], state, LATENESS)
     assert due is not None and due <= late_now
     assert ruleset.sweep(ruleset.rules[rule_id], key, state, late_now)
+
+
+def reference_next_due(
+    rule: CompiledRule, state: KeyState, swept_at: datetime | None
+) -> datetime | None:
+    """`next_due` as first written: every remembered moment plus each of its offsets."""
+    horizon = rule.within.horizon if rule.within is not None else DEFAULT_MAX_OPEN
+    moments = [(h.event.time, (LATENESS, horizon + LATENESS)) for h in state.held]
+    moments += [(e.due, (timedelta(0), horizon)) for e in state.expectations]
+    moments += [(f.event_time, (horizon + LATENESS,)) for f in state.firing]
+    moments += [(t, (horizon + LATENESS,)) for t in state.seen.values()]
+    window = rule.within
+    if window is not None and window.calendar is not None:
+        moments += [(window.deadline(h.event.time), (LATENESS,)) for h in state.held]
+    candidates = [m + o for m, offsets in moments for o in offsets]
+    return min((c for c in candidates if swept_at is None or c >= swept_at), default=None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(histories(), st.sampled_from([0, 60, 3600, 86400, 4 * 86400]))
+def test_next_due_is_the_earliest_moment_plus_offset(events: list[Event], gap_s: int) -> None:
+    ruleset = Ruleset(RULES, lateness=LATENESS)
+    detector = EngineHarness(ruleset)
+    for event in sorted(events, key=order_key):
+        detector.process(event, event.time)
+        for (rule_id, _key), state in detector.states.items():
+            rule = ruleset.rules[rule_id]
+            assert next_due(rule, state, LATENESS) == reference_next_due(rule, state, None)
+            swept_at = event.time + timedelta(seconds=gap_s)
+            got = next_due(rule, state, LATENESS, swept_at)
+            assert got == reference_next_due(rule, state, swept_at)
