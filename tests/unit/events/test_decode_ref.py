@@ -32,6 +32,16 @@ RECORDS = [
     '"subject":"c1","ext":"an extension attribute"}',
     "not json",
     "[]",
+    # the plain pass's own doubts: each goes to `decode`, which must give the same outcome
+    BASE % ("2026-05-01T09:00:00Z", '{"a": [1, 2], "b": {"c": null}}'),  # nested
+    BASE % ("2026-05-01T09:00:00Z", "{" + ",".join(f'"k{i}": {i}' for i in range(1001)) + "}"),
+    BASE.replace('"c1"', '"' + "c" * 257 + '"') % ("2026-05-01T09:00:00Z", "{}"),  # long subject
+    BASE.replace('"specversion":"1.0",', "") % ("2026-05-01T09:00:00Z", "{}"),
+    BASE.replace('"inv-1"', "7") % ("2026-05-01T09:00:00Z", "{}"),  # id not a string
+    BASE.replace("application/json", "text/plain") % ("2026-05-01T09:00:00Z", '"x"'),
+    BASE % ("2026-05-01T09:00:00Z", '{"a": "\\ud800"}'),  # a lone surrogate, as json reads it
+    BASE % ("9999-12-31T23:59:59-01:00", "{}"),  # out of range once in UTC
+    BASE % ("2026-02-30T09:00:00Z", "{}"),  # not a date
 ]
 
 
