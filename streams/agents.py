@@ -28,7 +28,7 @@ from monitor.rules.watch import RuleWatch
 from monitor.settings import Settings
 from monitor.sources import load_sources
 from monitor.sources.loader import departments_named
-from streams.app import Topology
+from streams.app import Topology, receiver
 from streams.counters import drain_counters, update_open_gauges
 from streams.faust_compat import producer_of
 from streams.keyed import KeyedBatches
@@ -336,7 +336,7 @@ def install_agents(topo: Topology, detection: Detection, settings: Settings) -> 
     """Register the agents and the sweep timer on the app."""
     app = topo.app
     keyed_name = settings.topic_keyed
-    app.on_ready_hooks.append(detection.on_rebalanced)
+    app.on_ready.connect(receiver(detection.on_rebalanced))
 
     @app.agent(topo.events, name="cxmon-ingest")
     async def ingest(stream: Any) -> None:

@@ -7,11 +7,12 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import faust
+from mode import BaseSignalT, SyncSignal
 
 from monitor.settings import Settings
 from streams import faust_compat, tansu
@@ -23,15 +24,33 @@ log = logging.getLogger("cxmon")
 
 
 class CxApp(faust.App):
-    """A Faust app that announces when it is ready (group joined, tables recovered)."""
+    """A Faust app that announces when it is ready (group joined, tables recovered).
+
+    Two signals, declared the way Faust declares its own (`faust/types/app.py`), for the
+    moments Faust has none for; receivers are called as `receiver(app, signal=...)`:
+
+    - `on_rebalance_started`: the group starts rebalancing, from the consumer's thread, as
+      early as Faust knows it (its `on_partitions_revoked` signal comes only after the
+      agents have finished what they hold and the producer has flushed).
+    - `on_ready`: the group is joined and the tables recovered, the partitions are resumed,
+      right before the ready line and file. Faust's `on_rebalance_complete` comes earlier,
+      before the partitions are resumed, and also when recovery starts over because the
+      group rebalanced again (tests/unit/test_faust_compat.py pins both).
+    """
 
     ready_file: str | None = None
     role = "worker"  # named in the ready line: the notifier runs an app too
     batch_delivery = True  # CXMON_BATCH_DELIVERY; read when the first topic is made
     batch_topics: frozenset[str] = frozenset()  # delivered one message per partition batch
     commit_barrier: CommitBarrier | None = None  # awaited before input offsets are committed
-    on_ready_hooks: list[Any]
-    on_rebalance_start_hooks: list[Any]
+    on_rebalance_started: SyncSignal[CxApp] = SyncSignal()
+    on_ready: SyncSignal[CxApp] = SyncSignal()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # As faust.App does for its signals: this app's own receivers, sent with it.
+        self.on_rebalance_started = self.on_rebalance_started.with_default_sender(self)
+        self.on_ready = self.on_ready.with_default_sender(self)
 
     def _new_transport(self) -> Any:
         """Faust's Kafka transport, with a consumer that waits once per fetched batch rather
@@ -44,8 +63,7 @@ class CxApp(faust.App):
     def on_rebalance_start(self) -> None:
         """Called (from the consumer's thread) when the group starts rebalancing."""
         super().on_rebalance_start()
-        for hook in getattr(self, "on_rebalance_start_hooks", []):
-            hook()
+        self.on_rebalance_started.send()
 
     def on_rebalance_end(self) -> None:
         """Called by Faust's recovery right before it logs "Worker ready"."""
@@ -53,13 +71,27 @@ class CxApp(faust.App):
         actives = sorted(f"{tp.topic}:{tp.partition}" for tp in self.assignor.assigned_actives())
         info = {"t": time.time(), "pid": os.getpid(), "actives": actives}
         log.info("cxmon %s ready: %d partitions", self.role, len(actives))
-        for hook in getattr(self, "on_ready_hooks", []):
-            hook()
+        self.on_ready.send()
         if self.ready_file:
             tmp = f"{self.ready_file}.{os.getpid()}.tmp"
             with open(tmp, "w", encoding="utf-8") as handle:
                 json.dump(info, handle)
             os.replace(tmp, self.ready_file)
+
+
+def receiver(action: Callable[[], object]) -> Callable[..., None]:
+    """`action` as a receiver for a signal: called with no arguments, whatever is sent."""
+
+    def receive(
+        _sender: CxApp,
+        /,
+        *_args: Any,
+        signal: BaseSignalT[Any],  # noqa: ARG001 - mode passes it to every receiver by name
+        **_kwargs: Any,
+    ) -> None:
+        action()
+
+    return receive
 
 
 @dataclass
@@ -116,8 +148,6 @@ def build_topology(settings: Settings, mapped: Sequence[str] = ()) -> Topology:
         table_standby_replicas=settings.standby_replicas,
     )
     app.ready_file = str(settings.ready_file) if settings.ready_file else None
-    app.on_ready_hooks = []
-    app.on_rebalance_start_hooks = []
     app.commit_barrier = CommitBarrier()
     events = app.topic(
         settings.topic_events,

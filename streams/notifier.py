@@ -36,7 +36,7 @@ from monitor.events.envelope import utcnow
 from monitor.httpserver import Health, serve
 from monitor.metrics import NotifierMetrics
 from monitor.settings import Settings
-from streams.app import CxApp, new_app, new_worker
+from streams.app import CxApp, new_app, new_worker, receiver
 from streams.board import BoardWriter, new_board, seed_alertmanagers
 from streams.compacted import CompactedView
 from streams.kafka_security import aiokafka_config
@@ -252,7 +252,7 @@ def install_notifier(
     alerts = app.topic(settings.topic_alerts, key_type=str, value_serializer="raw")
 
     rebalanced = asyncio.Event()
-    app.on_ready_hooks.append(rebalanced.set)
+    app.on_ready.connect(receiver(rebalanced.set))
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_views() -> None:
@@ -320,7 +320,6 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
     # Faust's sensor: the notifier's lag on the alerts topic, as the workers' on theirs.
     app.monitor = CachedPrometheusMonitor(metrics=FaustMetrics.create(registry, FAUST_PREFIX))
     app.role = "notifier"
-    app.on_ready_hooks = []
 
     def write(text: str) -> None:
         sys.stdout.write(text)
@@ -337,8 +336,8 @@ def run_notifier(settings: Settings, config: AlertingConfig, redactor: Redactor,
         health.set_not_ready("rebalancing")
         metrics.ready.set(0)
 
-    app.on_rebalance_start_hooks = [rebalancing]
-    app.on_ready_hooks.append(lambda: ready() if notifier.ready.is_set() else None)
+    app.on_rebalance_started.connect(receiver(rebalancing))
+    app.on_ready.connect(receiver(lambda: ready() if notifier.ready.is_set() else None))
     install_notifier(app, notifier, settings, on_ready=ready)
     log.info(
         "cxmon notifier: %d receivers from %s, conflict board on http://%s:%d/ (%s), "

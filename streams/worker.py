@@ -20,7 +20,7 @@ from monitor.settings import Settings
 from monitor.sources import load_sources
 from monitor.sources.loader import departments_named
 from streams.agents import Detection, install_agents
-from streams.app import Topology, build_topology, new_worker
+from streams.app import Topology, build_topology, new_worker, receiver
 from streams.kafka_security import describe
 from streams.sensors import FAUST_PREFIX, CachedPrometheusMonitor
 from streams.sources import SourceIntake
@@ -89,10 +89,17 @@ def run_worker(settings: Settings) -> None:
     intake = SourceIntake(sources.mappings, metrics, settings)
     detection = Detection(topo, settings, ruleset, metrics, intake)
     metrics.watch_watermarks(lambda: _watermarks(topo, detection, settings.topic_events))
-    topo.app.on_ready_hooks.append(lambda: metrics.worker_ready.set(1))
-    topo.app.on_ready_hooks.append(health.set_ready)
-    topo.app.on_rebalance_start_hooks.append(lambda: health.set_not_ready("rebalancing"))
-    topo.app.on_rebalance_start_hooks.append(lambda: metrics.worker_ready.set(0))
+
+    def ready() -> None:
+        metrics.worker_ready.set(1)
+        health.set_ready()
+
+    def rebalancing() -> None:
+        health.set_not_ready("rebalancing")
+        metrics.worker_ready.set(0)
+
+    topo.app.on_ready.connect(receiver(ready))
+    topo.app.on_rebalance_started.connect(receiver(rebalancing))
     install_agents(topo, detection, settings)
     log.info(
         "cxmon worker: %d rules from %s, %d source mappings (%s), metrics on "

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from faust.app.base import App
+from faust.tables.recovery import Recovery
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -68,6 +70,29 @@ def test_aiokafka_keeps_the_fetch_wait_where_the_patch_sets_it() -> None:
 
     made_consumer = asyncio.run(made())
     assert made_consumer._fetch_max_wait_ms == 1234
+
+
+def test_faust_signals_fire_at_other_moments_than_the_apps_ready_and_rebalancing() -> None:
+    """Why streams/app.py sends its own `on_ready` and `on_rebalance_started` from
+    `on_rebalance_end`/`on_rebalance_start` rather than using Faust's signals: in both recovery
+    paths `on_rebalance_complete` is sent before the partitions are resumed and before a
+    generation check that returns early (no "Worker ready" then); `on_rebalance_end` is called
+    last. The rebalance listener calls `on_rebalance_start` synchronously, before the revoke
+    coroutine that sends `on_partitions_revoked` once the agents are drained."""
+    for method in (Recovery._resume_streams, Recovery.on_recovery_completed):
+        source = inspect.getsource(method)
+        complete = source.index("on_rebalance_complete.send()")
+        stale = source.index("consumer_generation_id != generation_id")
+        resume = source.index("consumer.resume_partitions(")
+        end = source.index("on_rebalance_end()")
+        assert complete < stale < resume < end, method
+        assert source.index('"Worker ready"') > end
+    listener = inspect.getsource(faust_aiokafka.ConsumerRebalanceListener.on_partitions_revoked)
+    assert listener.index("app.on_rebalance_start()") < listener.index(
+        "thread.on_partitions_revoked("
+    )
+    revoked = inspect.getsource(App._on_partitions_revoked)
+    assert revoked.index("_consumer_wait_empty") < revoked.index("on_partitions_revoked.send")
 
 
 def offsets_state(committed: int | None) -> Any:
