@@ -97,7 +97,3 @@ class RuleError(CxmonError):
     def __init__(self, issues: list[ConfigIssue]) -> None:
         self.issues = issues
         super().__init__("\n".join(str(i) for i in issues))
-
-
-# The name this type had while only rule files used it; branches written before the rename use it.
-RuleIssue = ConfigIssue

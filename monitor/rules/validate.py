@@ -6,7 +6,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from monitor.config.locate import parse_yaml, to_plain
+from monitor.authoring.ruletests import RuleTestFileSpec
+from monitor.config import read
+from monitor.config.locate import to_plain
 from monitor.errors import ConfigIssue, IssueCode, SourceLocation
 from monitor.rules.compiled import CompiledRule
 from monitor.rules.loader import TEST_SUFFIXES
@@ -15,14 +17,16 @@ from monitor.rules.loader import TEST_SUFFIXES
 def tested_rule_ids(paths: Iterable[Path]) -> set[str]:
     """Rule ids the rule tests under the given paths expect an alert of (`tests[].expect[].rule`).
 
-    The files are parsed, not searched: a comment or a test name mentioning a rule does not
-    count. A test file that does not parse tests nothing (`cxmon test` reports why)."""
+    The files are read as rule test files (`monitor.config.read`, no schema check: a test with
+    a mistake elsewhere still says which rules it tests), not searched: a comment or a test name
+    mentioning a rule does not count. A test file that does not parse tests nothing (`cxmon
+    test` reports why)."""
     found: set[str] = set()
     for path in paths:
         candidates = sorted(path.rglob("*")) if path.is_dir() else sorted(path.parent.glob("*"))
         for candidate in candidates:
             if candidate.is_file() and candidate.name.endswith(TEST_SUFFIXES):
-                root, _, _ = parse_yaml(str(candidate), candidate.read_text(encoding="utf-8"))
+                root, _, _ = read(candidate, RuleTestFileSpec)
                 found |= _expected_rules(to_plain(root))
     return found
 
