@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,15 +17,16 @@ from rich.table import Table
 
 from cli.history import parse_moment, progress, topic_lines
 from cli.render import print_issues
-from cli.sources import print_mapping_results, raw_decoder
+from cli.sources import raw_decoder
 from monitor.alerts import Alert
 from monitor.authoring.replay import ReplayResult, diff_alerts, replay
-from monitor.authoring.ruletests import FileResult, collect_test_files, parse_offset, run_test_file
+from monitor.authoring.ruletests import collect_test_files, parse_offset, run_test_file
+from monitor.config.testfiles import TestFileResult
 from monitor.engine.ruleset import Ruleset
 from monitor.events import EventRef
 from monitor.rules import LoadResult, load_rules
 from monitor.settings import Settings
-from monitor.sources.mappingtests import MappingFileResult, is_mapping_test, run_mapping_tests
+from monitor.sources.mappingtests import is_mapping_test, run_mapping_tests
 
 FORMATS = ("table", "jsonl", "json")  # json: an alias of jsonl (JSON Lines)
 STATUS_STYLE = {"firing": "red", "resolved": "green"}
@@ -176,18 +177,13 @@ def test_command(
         where.append(mapping_dir)
     files = collect_test_files(where)
     mapping_tests = [f for f in files if is_mapping_test(f)]
-    results: list[FileResult | MappingFileResult] = [
-        run_test_file(f) for f in files if f not in mapping_tests
-    ]
+    results: list[TestFileResult[Any]] = [run_test_file(f) for f in files if f not in mapping_tests]
     results += run_mapping_tests(mapping_tests)
     if not results:
         out.print("[red]no rule tests (*.test.yaml) found[/red]")
         raise typer.Exit(1)
     for result in results:
-        if isinstance(result, MappingFileResult):
-            print_mapping_results(result, out, print_issues)
-        else:
-            _print_file(result, out)
+        _print_file(result, out)
     passed = sum(c.passed for r in results for c in r.cases)
     failed = sum(not c.passed for r in results for c in r.cases)
     broken = sum(bool(r.errors) for r in results)
@@ -315,17 +311,13 @@ def _print_rejected(result: ReplayResult, err: Console) -> None:
         )
 
 
-def _print_file(result: FileResult, out: Console) -> None:
+def _print_file(result: TestFileResult[Any], out: Console) -> None:
     print_issues(result.issues, out)
     for case in result.cases:
-        where = f"{result.file}:{case.location.line}"
+        where = escape(f"{result.file}:{case.location.line}")
         if case.passed:
-            out.print(f"[green]PASS[/green] {escape(where)}  {escape(case.name)}")
+            out.print(f"[green]PASS[/green] {where}  {escape(case.name)}")
             continue
-        out.print(f"[red]FAIL[/red] {escape(where)}  {escape(case.name)}")
-        for line in case.diff():
-            style = "red" if line.startswith("-") else "yellow"
+        out.print(f"[red]FAIL[/red] {where}  {escape(case.name)}")
+        for style, line in case.failure_lines():
             out.print(f"       [{style}]{escape(line)}[/{style}]")
-        if len(case.actual) > len(case.unexpected):
-            got = ", ".join(str(a) for a in case.actual)
-            out.print(f"       [dim]got: {escape(got)}[/dim]")

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 
 from monitor.errors import ConfigIssue
 from monitor.events import EventRef, Rejected, RejectReason
@@ -19,7 +18,6 @@ from monitor.rules import load_rules
 from monitor.rules.loader import collect_files
 from monitor.sources import SourceLoad, is_mapping_file, load_sources
 from monitor.sources.loader import departments_named
-from monitor.sources.mappingtests import MappingFileResult
 
 
 def split_paths(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
@@ -41,20 +39,6 @@ def load_for_validate(
     else:
         departments = None
     return load_sources(mapping_paths, departments)
-
-
-def print_mapping_results(result: MappingFileResult, out: Console, print_issues: Any) -> None:
-    """PASS/FAIL per mapping test, with what differed and what the record became."""
-    print_issues(result.issues, out)
-    for case in result.cases:
-        where = escape(f"{result.file}:{case.location.line}")
-        if case.passed:
-            out.print(f"[green]PASS[/green] {where}  {escape(case.name)}")
-            continue
-        out.print(f"[red]FAIL[/red] {where}  {escape(case.name)}")
-        for problem in case.problems:
-            out.print(f"       [red]- {escape(problem)}[/red]")
-        out.print(f"       [dim]got: {escape(case.got)}[/dim]")
 
 
 def raw_decoder(

@@ -48,17 +48,19 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from monitor.alerts import Alert, alert_from
-from monitor.config import load
 from monitor.config.durations import format_duration
 from monitor.config.fields import DurationOrZero
 from monitor.config.fields import parse_offset as parse_offset
+from monitor.config.locate import Locator
+from monitor.config.testfiles import TestFileResult, TestFormat
+from monitor.config.testfiles import run_test_file as run_tests_in
 from monitor.engine.clock import FakeClock
 from monitor.engine.driver import DictStore, Driver
 from monitor.engine.ruleset import Ruleset
 from monitor.engine.state import Finding
 from monitor.errors import ConfigIssue, IssueCode, SourceLocation
 from monitor.events import Event
-from monitor.rules import load_rules
+from monitor.rules import LoadResult, load_rules
 from monitor.rules.loader import TEST_SUFFIXES
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -224,24 +226,13 @@ class CaseResult:
             lines += [f"~ differs:    {actual}: {d}" for d in differences]
         return lines
 
-
-@dataclass
-class FileResult:
-    """Every test of one file, or the issues that kept it from running."""
-
-    file: str
-    cases: list[CaseResult] = field(default_factory=list)
-    issues: list[ConfigIssue] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[ConfigIssue]:
-        """The issues that stopped the file from running."""
-        return [i for i in self.issues if i.severity == "error"]
-
-    @property
-    def passed(self) -> bool:
-        """Whether the file ran and every test in it passed."""
-        return not self.errors and all(c.passed for c in self.cases)
+    def failure_lines(self) -> list[tuple[str, str]]:
+        """The diff (missing in red, the rest in yellow), then every alert that came, if any
+        of them was expected."""
+        lines = [("red" if line.startswith("-") else "yellow", line) for line in self.diff()]
+        if len(self.actual) > len(self.unexpected):
+            lines.append(("dim", "got: " + ", ".join(str(a) for a in self.actual)))
+        return lines
 
 
 def collect_test_files(paths: Iterable[Path]) -> list[Path]:
@@ -253,35 +244,22 @@ def collect_test_files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def run_rule_tests(paths: Iterable[Path]) -> list[FileResult]:
+def run_rule_tests(paths: Iterable[Path]) -> list[TestFileResult[CaseResult]]:
     """Run every `*.test.yaml` under the paths; raises only for I/O errors."""
     return [run_test_file(p) for p in collect_test_files(paths)]
 
 
-def run_test_file(path: Path) -> FileResult:
+def run_test_file(path: Path) -> TestFileResult[CaseResult]:
     """Load one test file and its rules, and run each test."""
-    loaded = load(path, RuleTestFileSpec)
-    result = FileResult(loaded.file, issues=loaded.issues)
-    spec, locator = loaded.spec, loaded.locator
-    if spec is None or locator is None:
-        return result
-    rule_paths = []
-    for index, name in enumerate(spec.rule_files):
-        target = path.parent / name
-        if not target.exists():
-            result.issues.append(
-                ConfigIssue(
-                    IssueCode.NO_RULES,
-                    f"rule file {name!r} not found (looked for {target})",
-                    locator.value(("rule_files", index)),
-                    hint="rule_files are relative to the test file",
-                )
-            )
-        rule_paths.append(target)
-    if result.issues:
-        return result
-    rules = load_rules(rule_paths)
-    result.issues.extend(rules.issues)
+    return run_tests_in(path, RULE_TESTS)
+
+
+def _run_cases(
+    spec: RuleTestFileSpec,
+    rules: LoadResult,
+    locator: Locator,
+    result: TestFileResult[CaseResult],
+) -> None:
     known = {r.id for r in rules.rules}
     for t, case in enumerate(spec.tests):
         for e, expected in enumerate(case.expect):
@@ -296,12 +274,16 @@ def run_test_file(path: Path) -> FileResult:
                     )
                 )
     if result.errors:
-        return result
+        return
     horizon = max((r.within.horizon for r in rules.rules if r.within), default=timedelta(0))
     for t, case in enumerate(spec.tests):
         actual = evaluate(Ruleset(rules.rules), case, spec.start, horizon)
         result.cases.append(compare(case, actual, locator.value(("tests", t))))
-    return result
+
+
+RULE_TESTS = TestFormat(
+    RuleTestFileSpec, "rule_files", "rule file", IssueCode.NO_RULES, load_rules, _run_cases
+)
 
 
 def evaluate(

@@ -17,12 +17,13 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.config import load
 from monitor.config.locate import Locator
+from monitor.config.testfiles import TestFileResult, TestFormat
+from monitor.config.testfiles import run_test_file as run_tests_in
 from monitor.errors import ConfigIssue, IssueCode, SourceLocation
 from monitor.events import EventRef, Rejected
 from monitor.events.mapping import MappingFailed, RawRecord, SourceMappings, evaluate
-from monitor.sources.loader import load_sources
+from monitor.sources.loader import SourceLoad, load_sources
 
 _MAPPING_TEST = re.compile(r"(?m)^source_files\s*:")
 EVENT_FIELDS = ("id", "source", "type", "time", "subject", "data")
@@ -112,24 +113,11 @@ class MappingCaseResult:
         """Whether the record became what the test expects."""
         return not self.problems
 
-
-@dataclass
-class MappingFileResult:
-    """Every test of one mapping test file, or the issues that kept it from running."""
-
-    file: str
-    cases: list[MappingCaseResult] = field(default_factory=list)
-    issues: list[ConfigIssue] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[ConfigIssue]:
-        """The issues that stopped the file from running."""
-        return [i for i in self.issues if i.severity == "error"]
-
-    @property
-    def passed(self) -> bool:
-        """Whether the file ran and every test in it passed."""
-        return not self.errors and all(c.passed for c in self.cases)
+    def failure_lines(self) -> list[tuple[str, str]]:
+        """Each difference, then what the record became."""
+        return [("red", f"- {problem}") for problem in self.problems] + [
+            ("dim", f"got: {self.got}")
+        ]
 
 
 def is_mapping_test(path: Path) -> bool:
@@ -137,32 +125,19 @@ def is_mapping_test(path: Path) -> bool:
     return bool(_MAPPING_TEST.search(path.read_text(encoding="utf-8", errors="replace")))
 
 
-def run_mapping_test_file(path: Path) -> MappingFileResult:
+def run_mapping_test_file(path: Path) -> TestFileResult[MappingCaseResult]:
     """Load one mapping test file and its mappings, and run each test."""
-    result = MappingFileResult(str(path))
-    loaded = _read(path, result)
-    if loaded is None:
-        return result
-    spec, locator = loaded
-    targets = []
-    for index, name in enumerate(spec.source_files):
-        target = path.parent / name
-        if not target.exists():
-            result.issues.append(
-                ConfigIssue(
-                    IssueCode.MISSING_FIELD,
-                    f"mapping file {name!r} not found (looked for {target})",
-                    locator.value(("source_files", index)),
-                    hint="source_files are relative to the test file",
-                )
-            )
-        targets.append(target)
-    if result.issues:
-        return result
-    sources = load_sources(targets)
-    result.issues.extend(sources.issues)
+    return run_tests_in(path, MAPPING_TESTS)
+
+
+def _run_cases(
+    spec: MappingTestFileSpec,
+    sources: SourceLoad,
+    locator: Locator,
+    result: TestFileResult[MappingCaseResult],
+) -> None:
     if result.errors:
-        return result
+        return
     for index, case in enumerate(spec.tests):
         where = locator.value(("tests", index))
         topic = case.topic or (sources.mappings.topics[0] if len(sources.mappings) == 1 else None)
@@ -179,7 +154,16 @@ def run_mapping_test_file(path: Path) -> MappingFileResult:
             )
             continue
         result.cases.append(run_case(sources.mappings, topic, case, where))
-    return result
+
+
+MAPPING_TESTS = TestFormat(
+    MappingTestFileSpec,
+    "source_files",
+    "mapping file",
+    IssueCode.MISSING_FIELD,
+    load_sources,
+    _run_cases,
+)
 
 
 def run_case(
@@ -259,14 +243,6 @@ def describe(event: EventRef) -> str:
     return json.dumps(body, default=str)
 
 
-def run_mapping_tests(files: Iterable[Path]) -> list[MappingFileResult]:
+def run_mapping_tests(files: Iterable[Path]) -> list[TestFileResult[MappingCaseResult]]:
     """Run the given mapping test files."""
     return [run_mapping_test_file(p) for p in files]
-
-
-def _read(path: Path, result: MappingFileResult) -> tuple[MappingTestFileSpec, Locator] | None:
-    loaded = load(path, MappingTestFileSpec)
-    result.issues.extend(loaded.issues)
-    if loaded.spec is None or loaded.locator is None:
-        return None
-    return loaded.spec, loaded.locator
