@@ -7,10 +7,8 @@ import logging
 import signal
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
-from aiokafka.structs import ConsumerRecord
 from rich.console import Console
 
 from monitor.alerts import Alert, alert_from
@@ -21,7 +19,6 @@ from monitor.engine.state import ref_from_json, ref_json
 from monitor.events import Rejected, RejectReason
 from monitor.events.envelope import utcnow
 from monitor.events.mapping import MappingFailed, SourceMappings
-from monitor.events.rejects import bounded_dead_letter
 from monitor.metrics import Metrics
 from monitor.rules import load_rules
 from monitor.rules.watch import RuleWatch
@@ -30,28 +27,13 @@ from monitor.sources import load_sources
 from monitor.sources.loader import departments_named
 from streams.app import Topology, receiver
 from streams.counters import drain_counters, update_open_gauges
+from streams.dead_letters import dead_letter, message_of
 from streams.faust_compat import producer_of
 from streams.keyed import KeyedBatches
 from streams.sources import SourceIntake
 from streams.table_store import TableStore, partition_for
 
 log = logging.getLogger("cxmon")
-
-
-def message_of(record: Any) -> Any:
-    """A record as the source mappings read it: Faust's message shape, time in seconds (an
-    aiokafka record of a fetched batch has it in milliseconds)."""
-    if isinstance(record, ConsumerRecord):
-        stamp = None if record.timestamp is None else record.timestamp / 1000.0
-        return SimpleNamespace(
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            headers=record.headers,
-            timestamp=stamp,
-        )
-    return record
 
 
 class Detection:
@@ -89,6 +71,11 @@ class Detection:
         self.grace = timedelta(seconds=2)
         self.console = Console(highlight=False, soft_wrap=True) if settings.console_alerts else None
         self.keyed_partitions: list[int] = []  # asked of the broker at the first batch
+        # One batch at a time through the driver, whichever agent has it: a batch's changed
+        # states are written (inside its own Faust event, whose partition RocksDB writes to)
+        # only after its alerts are delivered, and another agent's batch committing meanwhile
+        # would write them early, and under its own partition.
+        self.batch_lock = asyncio.Lock()
         self.direct = False  # whether input partition p is keyed partition p (same count)
 
     @property
@@ -100,6 +87,11 @@ class Detection:
         return partition_for(key, self.keyed_partitions)
 
     async def ingest_batch(self, partition: int, records: Sequence[Any]) -> None:
+        """`admit_batch`, one batch at a time."""
+        async with self.batch_lock:
+            await self.admit_batch(partition, records)
+
+    async def admit_batch(self, partition: int, records: Sequence[Any]) -> None:
         """Admit the records one input partition fetched; apply or forward each event for each
         of its rule keys.
 
@@ -193,44 +185,16 @@ class Detection:
         detail: str,
         extra: list[tuple[str, bytes]] | None = None,
     ) -> None:
-        """Write the original bytes to the dead-letter topic with the reason in headers.
-
-        `record` is an input record (an aiokafka record of a fetched batch, or Faust's message).
-        A record too large for the producer is cut to fit (`bounded_dead_letter`). A write that
-        still fails is logged and counted, and never raises: it must not take the other records
-        of the batch with it.
-        """
-        reject = [
-            ("cx_reject_reason", str(reason).encode()),
-            ("cx_reject_detail", detail[:1000].encode("utf-8", "replace")),
-            *(extra or []),
-            ("cx_source_topic", str(record.topic).encode()),
-            ("cx_source_partition", str(record.partition).encode()),
-            ("cx_source_offset", str(record.offset).encode()),
-        ]
-        original = [(k, v) for k, v in (record.headers or []) if not k.startswith("cx_")]
-        key, value, headers = bounded_dead_letter(
-            record.key, record.value or b"", reject, original, self.record_limit
-        )
-        self.metrics.events_rejected.labels(reason=str(reason)).inc()
-        try:
-            await self.topo.dlq.send(key=key, value=value, headers=headers)
-        except Exception as exc:  # the producer's own errors are many; all mean "not written"
-            self.metrics.dead_letter_failures.inc()
-            log.error(
-                "record %s:%s (%s) could not be dead-lettered: %r",
-                record.partition,
-                record.offset,
-                reason,
-                exc,
-            )
-            return
-        log.warning(
-            "rejected record %s:%s: %s: %s", record.partition, record.offset, reason, detail
-        )
+        """`dead_letters.dead_letter` to this worker's dead-letter topic; never raises."""
+        limit = self.record_limit
+        await dead_letter(self.topo.dlq, self.metrics, limit, record, reason, detail, extra)
 
     async def detect(self, record: Any) -> None:
         """Apply a keyed batch of events to each rule's state, or sweep a partition on a tick."""
+        async with self.batch_lock:
+            await self._detect(record)
+
+    async def _detect(self, record: Any) -> None:
         value = record.value
         partition = record.message.partition
         if "tick" in value:
@@ -262,6 +226,11 @@ class Detection:
             await asyncio.gather(*delivered)
         self.driver.commit()
         await self.store.flush()
+
+    async def reload_between_batches(self, why: str) -> bool:
+        """`reload` once no batch is in the driver (a batch sees one rule set throughout)."""
+        async with self.batch_lock:
+            return self.reload(why)
 
     def reload(self, why: str) -> bool:
         """Load the rule files again; swap them in only if they are free of errors.
@@ -374,16 +343,20 @@ def install_agents(topo: Topology, detection: Detection, settings: Settings) -> 
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, reload_now)
 
+    reloads: set[asyncio.Task[bool]] = set()  # held until done (the loop keeps weak refs)
+
     def reload_now() -> None:
         watch.changed()  # take in the files as they are now, so the timer does not reload again
-        detection.reload("SIGHUP")
+        task = asyncio.ensure_future(detection.reload_between_batches("SIGHUP"))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
 
     if settings.reload_interval_s > 0:
 
         @app.timer(settings.reload_interval_s)  # type: ignore[untyped-decorator]
         async def reload_on_change() -> None:
             if watch.changed():
-                detection.reload("rule files changed")
+                await detection.reload_between_batches("rule files changed")
 
     @app.timer(settings.sweep_interval_s)  # type: ignore[untyped-decorator]
     async def tick() -> None:
