@@ -3,9 +3,10 @@
 The driver (monitor/engine/driver.py) reads states from the table and, once a batch's alerts
 are delivered, writes each state the batch changed once. Writes go straight to the table's
 store, not through the table's `__setitem__` (which would queue a changelog record and update
-sensors per write); `flush` then sends the last value of each key as one record batch per
-partition, registering each send with the app's `CommitBarrier` so input offsets are committed
-only after the changelog holds the states they produced.
+sensors per write); `flush` then hands the last value of each key to a background task, which
+sends them as one record batch per partition. The task and each send are registered with the
+app's `CommitBarrier`, so input offsets are committed only after the changelog holds the states
+they produced, and not at all if a send failed.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class StateTable(faust.Table[str, bytes]):
         super().__init__(*args, **kwargs)
         self._unsent: dict[int, dict[Any, bytes | None]] = {}
         self.barrier: CommitBarrier | None = None
+        self._sending: asyncio.Task[None] | None = None  # the last batch's changelog, in flight
 
     def on_key_set(self, key: Any, value: Any) -> None:
         self._unsent.setdefault(self._partition_of(key), {})[key] = value
@@ -65,10 +67,29 @@ class StateTable(faust.Table[str, bytes]):
         return partition
 
     async def flush_changelog(self) -> None:
-        """Send the writes since the last flush: the last value of each key, in batches."""
+        """Send the writes since the last flush (the last value of each key, in batches) from a
+        background task, so the agent takes its next batch meanwhile.
+
+        The tasks send one after another, in the order of the flushes: a key's records reach
+        the changelog in the order they were written. A task that fails (as a send that fails)
+        stops the next commit of input offsets through the barrier.
+        """
         if not self._unsent:
             return
         unsent, self._unsent = self._unsent, {}
+        task = asyncio.ensure_future(self._send_after(self._sending, unsent))
+        self._sending = task
+        if self.barrier is not None:
+            self.barrier.add(task)
+        else:  # no commits to hold back (a table without a barrier): send inline
+            await task
+
+    async def _send_after(
+        self, previous: asyncio.Task[None] | None, unsent: dict[int, dict[Any, bytes | None]]
+    ) -> None:
+        if previous is not None:
+            # Its failure is the barrier's to report; this batch's records still go after it.
+            await asyncio.wait([previous])
         producer = producer_of(self.app)
         topic = self.changelog_topic
         name = topic.get_topic_name()
