@@ -79,6 +79,9 @@ def _first_from(
     return best
 
 
+_SLACK = 10_000  # stale heap entries tolerated beyond twice the states indexed
+
+
 @dataclass
 class _Entry:
     partition: int
@@ -144,7 +147,21 @@ class DueIndex:
             self._breaches[rule_id].pop(slot, None)
         if push:
             entry.queued = True
-            heapq.heappush(self._heaps.setdefault(partition, []), (due, slot))
+            heap = self._heaps.setdefault(partition, [])
+            heapq.heappush(heap, (due, slot))
+            if len(heap) > 2 * len(self._entries) + _SLACK:
+                self._compact(partition)
+
+    def _compact(self, partition: int) -> None:
+        """Drop a heap's stale entries: a state re-indexed with a later due time leaves its
+        earlier entry behind, and far-off ones (a remembered id forgotten in 30 days) would
+        otherwise pile up with every event, making each push and pop slower than the last."""
+        self._heaps[partition] = heap = [
+            (e.due, slot)
+            for slot, e in self._entries.items()
+            if e.queued and e.partition == partition
+        ]
+        heapq.heapify(heap)
 
     def remove(self, slot: str) -> None:
         """Forget a state that was deleted."""
@@ -166,8 +183,10 @@ class DueIndex:
     def pop_due(self, partition: int, now: float, limit: int | None = None) -> list[str]:
         """The slots of `partition` due at `now`, each once (at most `limit`: the others stay
         due for the next call); they are set again when stored."""
-        heap = self._heaps.get(partition, [])
+        heap = self._heaps.get(partition)
         due: list[str] = []
+        if not heap or heap[0][0] > now:
+            return due  # the usual tick: nothing due
         while heap and heap[0][0] <= now and (limit is None or len(due) < limit):
             when, slot = heapq.heappop(heap)
             entry = self._entries.get(slot)
