@@ -44,6 +44,7 @@ from monitor.events.codec import DEFAULT_MAX_DATA_DEPTH, DEFAULT_MAX_EVENT_BYTES
 
 PARTITION = 0  # a recording is one stream
 _UNBOUNDED = timedelta.max
+_TICK = timedelta(microseconds=1)
 _Emit = Callable[[Sequence[Finding]], None]
 
 
@@ -190,7 +191,7 @@ def _count_pending(driver: Driver, result: ReplayResult) -> None:
 
 def _step(driver: Driver, event: EventRef, clock: datetime | None, emit: _Emit) -> datetime:
     """Fire what was due strictly before the event, then apply the event at its own time."""
-    just_before = event.time - timedelta(microseconds=1)
+    just_before = event.time - _TICK
     if clock is None or just_before > clock:
         clock = just_before
         emit(driver.sweep(PARTITION, clock))

@@ -119,10 +119,15 @@ def is_duplicate(state: KeyState, event: EventRef) -> bool:
 
 
 def forget_before(state: KeyState, horizon: datetime) -> None:
-    """Drop remembered ids and held events older than `horizon` (event time)."""
-    state.seen = {k: t for k, t in state.seen.items() if t >= horizon}
-    state.held = [h for h in state.held if h.event.time >= horizon]
-    state.firing = [f for f in state.firing if f.event_time >= horizon]
+    """Drop remembered ids and held events older than `horizon` (event time). Most sweeps
+    drop nothing of a kind: its entries are only copied when the oldest is older."""
+    held, _, firing, _, seen = state.parts()
+    if seen and min(seen.values()) < horizon:
+        state.seen = {k: t for k, t in seen.items() if t >= horizon}
+    if held and min(h.event.time for h in held) < horizon:
+        state.held = [h for h in held if h.event.time >= horizon]
+    if firing and min(f.event_time for f in firing) < horizon:
+        state.firing = [f for f in firing if f.event_time >= horizon]
 
 
 def forget_closed_windows(ctx: StepContext, state: KeyState, slot: str) -> None:
