@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# pytest-xdist processes for unit, integration and test (0: one process). The integration tests
+# mostly wait on subprocesses, and a 2-core CI machine runs the unit tests on both cores.
+TEST_WORKERS ?= 2
+PYTEST := $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 .PHONY: demo test lint unit integration bench install clean k8s-configmaps
 
@@ -24,13 +28,13 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 unit: $(STAMP)
-	$(VENV)/bin/pytest -q tests/unit
+	$(PYTEST) tests/unit
 
 integration: $(STAMP)
-	$(VENV)/bin/pytest -q tests/integration
+	$(PYTEST) tests/integration
 
 test: lint
-	$(VENV)/bin/pytest -q
+	$(PYTEST)
 
 bench: $(STAMP)
 	$(VENV)/bin/pytest -q tests/bench -p no:cacheprovider
