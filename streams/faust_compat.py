@@ -15,6 +15,8 @@ What is here:
   changelog records of the states they produced, and a failed send stops the commit.
 - `producer_of`: the aiokafka producer inside Faust's producer (`_ensure_producer`).
 - `set_persisted_offset`: RocksDB's record of how far the changelog is in the local store.
+- `partition_items`: one partition's stored pairs, read from its own RocksDB database
+  (`_db_for_partition`, `_visible_items`, `_decode_key`, `_decode_value`) as they are consumed.
 - `patch_consumer_thread`: the embedded broker's workarounds (streams/tansu.py) hook Faust's
   consumer thread (`_highwaters`, `_create_consumer`, aiokafka's `_fetch_max_wait_ms`).
 """
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import faust
@@ -59,15 +61,23 @@ class CommitBarrier:
         self._pending.append(delivery)
 
     async def wait(self) -> None:
-        """Wait for every registered send; raise if one failed."""
-        while self._pending:
-            pending, self._pending = self._pending, []
-            results = await asyncio.gather(*pending, return_exceptions=True)
-            failed = [r for r in results if isinstance(r, BaseException)]
-            if failed:
-                raise ChangelogNotWritten(
-                    f"{len(failed)} of {len(results)} changelog sends failed: {failed[0]!r}"
-                )
+        """Wait for the sends registered so far; raise if one failed.
+
+        Only those: the offsets about to be committed are of batches already handled, whose
+        sends were all registered before their offsets became committable. Sends registered
+        meanwhile belong to later batches and hold back the next commit; waiting for them too
+        starved commits for as long as writes kept coming (63 s while a reload swept 200k
+        states).
+        """
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise ChangelogNotWritten(
+                f"{len(failed)} of {len(results)} changelog sends failed: {failed[0]!r}"
+            )
 
 
 class BatchSchema(faust.Schema):  # type: ignore[type-arg]
@@ -229,6 +239,22 @@ def producer_of(app: Any) -> Any:
 def set_persisted_offset(table: Any, tp: Any, offset: int) -> None:
     """Tell the table's store how far the changelog is written (RocksDB resumes from there)."""
     table.data.set_persisted_offset(tp, offset)
+
+
+def partition_items(store: Any, partition: int) -> Iterator[tuple[Any, Any]]:
+    """The (key, value) pairs a table's store holds, read as they are consumed: from the
+    partition's own database for RocksDB, so a pass over 200k states can be spread over many
+    calls; from a copy of the whole table for the in-memory store (a dict, copied at C speed;
+    the caller picks the partition's values out)."""
+    db_for = getattr(store, "_db_for_partition", None)
+    if db_for is None:
+        return iter(list(store.items()))
+    return _rocksdb_items(store, db_for(partition))
+
+
+def _rocksdb_items(store: Any, db: Any) -> Iterator[tuple[Any, Any]]:
+    for key, value in store._visible_items(db):
+        yield store._decode_key(key), store._decode_value(value)
 
 
 def batch_topics(topics: Iterable[Any]) -> frozenset[str]:

@@ -7,6 +7,8 @@ sensor writes the same series, from children it keeps after the first lookup.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from faust.sensors.monitor import Monitor
@@ -71,3 +73,17 @@ class CachedPrometheusMonitor(PrometheusMonitor):
         # Faust drops the partition-labelled children here; cached ones must go with them.
         self._label_children.clear()
         super().on_rebalance_end(app, state)
+
+
+async def sample_loop_lag(observe: Callable[[float], None], every_s: float) -> None:
+    """Forever: sleep `every_s` and observe how much later than that the loop woke us.
+
+    The lag is the time some piece of work held the loop without yielding (a sweep, an
+    indexing pass, a large batch): while it lasts no record is fetched, no alert is sent and
+    no commit is made, though /healthz (served on its own thread) still answers.
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(every_s)
+        observe(max(0.0, loop.time() - before - every_s))

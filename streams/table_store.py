@@ -20,7 +20,12 @@ import faust
 from aiokafka.partitioner import DefaultPartitioner
 
 from monitor.engine.stored import stored_partition
-from streams.faust_compat import CommitBarrier, producer_of, set_persisted_offset
+from streams.faust_compat import (
+    CommitBarrier,
+    partition_items,
+    producer_of,
+    set_persisted_offset,
+)
 
 log = logging.getLogger("cxmon")
 partitioner = DefaultPartitioner()
@@ -136,37 +141,27 @@ class TableStore:
 
     def __init__(self, table: StateTable) -> None:
         self.table = table
-        self._grouped: dict[int, list[tuple[str, bytes]]] | None = None
 
     def get(self, partition: int, slot: str) -> bytes | None:  # noqa: ARG002  # the protocol's
         value: bytes | None = self.table.data.get(slot)
         return value
 
     def put(self, partition: int, slot: str, value: bytes) -> None:
-        self._grouped = None
         self.table.data[slot] = value
         self.table.record(partition, slot, value)
 
     def delete(self, partition: int, slot: str) -> None:
-        self._grouped = None
         data = self.table.data
         if slot in data:
             del data[slot]
             self.table.record(partition, slot, None)
 
     def items(self, partition: int) -> Iterable[tuple[str, bytes]]:
-        # Indexing asks for each newly owned partition in turn: one pass over the table
-        # serves them all until the next write.
-        if self._grouped is None:
-            grouped: dict[int, list[tuple[str, bytes]]] = {}
-            for slot, raw in self.table.data.items():
-                if raw:
-                    owner = stored_partition(raw)
-                    if owner is not None:
-                        grouped.setdefault(owner, []).append((slot, raw))
-            self._grouped = grouped
-        return self._grouped.get(partition, [])
+        # Read as the indexing pass consumes it, a batch per sweep: one pass over the whole
+        # table at once held the event loop 5-10 s with 200k states (RocksDB, loaded machine).
+        for slot, raw in partition_items(self.table.data, partition):
+            if raw and stored_partition(raw) == partition:
+                yield slot, raw
 
     async def flush(self) -> None:
-        self._grouped = None
         await self.table.flush_changelog()

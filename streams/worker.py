@@ -15,6 +15,7 @@ from monitor.engine.clock import EPOCH
 from monitor.errors import RuleError
 from monitor.httpserver import Health, serve
 from monitor.metrics import Metrics
+from monitor.metrics.worker import LOOP_LAG_EVERY_S
 from monitor.rules import load_rules
 from monitor.settings import Settings
 from monitor.sources import load_sources
@@ -22,7 +23,7 @@ from monitor.sources.loader import departments_named
 from streams.agents import Detection, install_agents
 from streams.app import Topology, build_topology, new_worker, receiver
 from streams.kafka_security import describe
-from streams.sensors import FAUST_PREFIX, CachedPrometheusMonitor
+from streams.sensors import FAUST_PREFIX, CachedPrometheusMonitor, sample_loop_lag
 from streams.sources import SourceIntake
 from streams.topics import ensure_topics, worker_topics
 
@@ -101,6 +102,11 @@ def run_worker(settings: Settings) -> None:
     topo.app.on_ready.connect(receiver(ready))
     topo.app.on_rebalance_started.connect(receiver(rebalancing))
     install_agents(topo, detection, settings)
+
+    @topo.app.task  # type: ignore[untyped-decorator]
+    async def loop_lag() -> None:
+        await sample_loop_lag(metrics.loop_lag.observe, LOOP_LAG_EVERY_S)
+
     log.info(
         "cxmon worker: %d rules from %s, %d source mappings (%s), metrics on "
         "http://%s:%d/metrics (/healthz, /readyz)",

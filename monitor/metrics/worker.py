@@ -27,6 +27,7 @@ HANDOFF_BUCKETS = (
     *(60, 300, 900, HOUR, 4 * HOUR, 8 * HOUR, 16 * HOUR, DAY),
     *(1.5 * DAY, 2 * DAY, 2.5 * DAY, 3 * DAY, 4 * DAY, 5 * DAY, 7 * DAY, 14 * DAY),
 )
+LOOP_LAG_EVERY_S = 0.25  # how often the worker samples its event loop's lag
 LIVE_HORIZON_S = 900.0  # conflicts older than this at detection are history, not live latency
 OTHER = "other"  # the label value of departments and event types over the series limit
 # Department and type label values longer than this count as "other": every scrape carries each
@@ -110,6 +111,13 @@ class Metrics:
         self.state_bytes = Gauge(
             "cxmon_state_bytes",
             "Bytes of the rule+key states stored for the partitions this worker owns",
+            registry=registry,
+        )
+        self.loop_lag = Histogram(
+            "cxmon_event_loop_lag_seconds",
+            "How late the event loop ran a timer due at once (sampled every "
+            f"{LOOP_LAG_EVERY_S} s): the time one piece of work held the loop",
+            buckets=(0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
             registry=registry,
         )
         self.open_expectations = Gauge(
