@@ -98,6 +98,7 @@ class StateTable(faust.Table[str, bytes]):
         producer = producer_of(self.app)
         topic = self.changelog_topic
         name = topic.get_topic_name()
+        deliveries: list[asyncio.Future[Any]] = []
         for partition, writes in unsent.items():
             batch = producer.create_batch()
             for key, value in writes.items():
@@ -106,21 +107,27 @@ class StateTable(faust.Table[str, bytes]):
                     None if value is None else topic.prepare_value(value, self.value_serializer)[0]
                 )
                 if batch.append(key=raw_key, value=raw, timestamp=None) is None:
-                    await self._send(producer, batch, name, partition)
+                    deliveries += await self._send(producer, batch, name, partition)
                     batch = producer.create_batch()
                     if batch.append(key=raw_key, value=raw, timestamp=None) is None:
                         raise ValueError(f"a state of {len(raw or b'')} bytes exceeds a batch")
-            await self._send(producer, batch, name, partition)
+            deliveries += await self._send(producer, batch, name, partition)
+        # The task ends when the broker has the records (or raises if it refused them): the
+        # commit barrier waits for the tasks registered before a commit, and for nothing
+        # registered after it, so a task must not end before its records are delivered.
+        await asyncio.gather(*deliveries)
 
-    async def _send(self, producer: Any, batch: Any, topic: str, partition: int) -> None:
+    async def _send(
+        self, producer: Any, batch: Any, topic: str, partition: int
+    ) -> list[asyncio.Future[Any]]:
         count = batch.record_count()
         if not count:
-            return
-        delivered = await producer.send_batch(batch, topic, partition=partition)
+            return []
+        delivered: asyncio.Future[Any] = await producer.send_batch(
+            batch, topic, partition=partition
+        )
         delivered.add_done_callback(lambda fut: self._on_batch_sent(fut, count))
-        if self.barrier is not None:
-            # The next commit of input offsets waits for this send and fails if it failed.
-            self.barrier.add(delivered)
+        return [delivered]
 
     def _on_batch_sent(self, delivered: asyncio.Future[Any], count: int) -> None:
         if delivered.cancelled():
