@@ -127,7 +127,7 @@ def _replay(
             result.per_rule[alert.rule_id] += 1
 
     for line_no, raw in enumerate(lines, start=1):
-        if not raw.strip():
+        if not raw or raw.isspace():
             continue
         event = _admit(raw, line_no, decode_line, admission, result)
         if event is None:

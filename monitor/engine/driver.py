@@ -99,6 +99,9 @@ class Driver:
 
     def routes(self, event: EventRef) -> dict[str, list[str]]:
         """The rule ids an event concerns, by the key each correlates it under."""
+        subject_routes = self.ruleset.subject_routes(event)
+        if subject_routes is not None:  # the usual case: every rule keys by subject
+            return {event.subject: list(subject_routes)} if subject_routes and event.subject else {}
         by_key: dict[str, list[str]] = {}
         for route in self.ruleset.routes(event):
             rule_ids = by_key.get(route.key)

@@ -17,6 +17,8 @@ from monitor.rules.compiled import CompiledMatcher, CompiledRule
 from monitor.rules.expressions import EvaluationError
 
 DEFAULT_MAX_STATE_ENTRIES = 5000
+_ROUTE_CACHE = 10_000  # (type, source) pairs whose routes are remembered
+_UNKNOWN = object()
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Ruleset:
         # Rules with a matcher for any type (`where` alone) meet every event: a small bucket
         # apart, so the per-type lists of the others stay as they are.
         self._any_type: list[tuple[CompiledRule, frozenset[str] | None]] = []
+        self._subject_routes: dict[tuple[str, str], tuple[str, ...] | None] = {}
         for rule in self.rules.values():
             if any(m.types is None for m in rule.matchers):
                 self._any_type.append((rule, _sources(rule.matchers)))
@@ -94,6 +97,29 @@ class Ruleset:
             if key is not None:
                 routes.append(RuleKey(rule, key))
         return routes
+
+    def subject_routes(self, event: Event | EventRef) -> tuple[str, ...] | None:
+        """The ids of the rules an event concerns, when every one of them keys by `subject`
+        (what `routes` finds, without evaluating anything); None when some rule computes its
+        key with CEL. Looked up once per (type, source), in a bounded map."""
+        at = (event.type, event.source)
+        known = self._subject_routes.get(at, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known  # type: ignore[return-value]
+        candidates = [*self._by_type.get(event.type, ()), *self._any_type]
+        department = event.department
+        ids: tuple[str, ...] | None = ()
+        for rule, sources in candidates:
+            if sources is not None and department not in sources and event.source not in sources:
+                continue
+            if rule.key.program is not None:
+                ids = None
+                break
+            ids = (*(ids or ()), rule.id)
+        if len(self._subject_routes) >= _ROUTE_CACHE:
+            self._subject_routes.clear()
+        self._subject_routes[at] = ids
+        return ids
 
     def step(
         self, rule: CompiledRule, key: str, state: KeyState, event: EventRef, now: datetime

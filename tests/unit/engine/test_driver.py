@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +15,8 @@ from monitor.engine.state import KeyState
 from monitor.engine.stored import encode_stored, read_stored, slot_of, stored_partition
 from monitor.events import Event, Rejected, RejectReason
 from monitor.events.codec import encode
-from monitor.rules import CompiledRule
+from monitor.rules import CompiledRule, load_rules
+from monitor.simulator import Simulator
 from tests.unit.conftest import DAY, HOUR, MINUTE, T0, event
 
 RULE = "sales-onboarding-handoff-stalled"
@@ -177,3 +180,39 @@ def test_the_late_event_rule_is_per_partition() -> None:
     gate.admit(0, within, None, T0)
     assert gate.late == {"sales": 1} and gate.out_of_order == {"sales": 1}
     assert gate.consumed == {("sales", "deal.closed"): 3}
+
+
+KEYED_BY_DEAL = """\
+version: 1
+rules:
+  - id: deal-keyed
+    title: A kickoff held twice for one deal
+    kind: burst
+    key: event.data.deal_id
+    match: {source: onboarding, type: kickoff.held}
+    threshold: 2
+    within: 1d
+"""
+
+
+def test_routes_by_type_and_source_are_the_rule_sets_routes(
+    shipped_rules: list[CompiledRule], tmp_path: Path
+) -> None:
+    """`Driver.routes` remembers, per (type, source), which rules key by subject; every event's
+    routes are still what `Ruleset.routes` finds, also when a rule keys by a CEL expression."""
+    (tmp_path / "keyed.yaml").write_text(KEYED_BY_DEAL)
+    keyed = load_rules([tmp_path])
+    assert not keyed.errors
+    end = T0 + 3 * DAY
+    events = Simulator(seed=2, customers=20).backfill(T0, end, 150)
+    refs = [e.ref() for e in events]
+    refs.append(replace(refs[0], subject=""))  # no key: no route
+    for rules in (shipped_rules, [*shipped_rules, *keyed.rules]):
+        driver = Driver(Ruleset(rules), DictStore())
+        for ref in [*refs, *refs]:  # the second pass is served from the map
+            expected: dict[str, list[str]] = {}
+            for route in driver.ruleset.routes(ref):
+                expected.setdefault(route.key, []).append(route.rule.id)
+            assert driver.routes(ref) == expected
+    kickoff = event("onboarding", "kickoff.held", deal_id="d9").ref()
+    assert driver.routes(kickoff) == {"c1": [RULE], "d9": ["deal-keyed"]}
