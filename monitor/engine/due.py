@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from monitor.engine.kinds.during import DEFAULT_MAX_OPEN
 from monitor.engine.state import KeyState
@@ -33,9 +34,7 @@ def next_due(
     the state was last swept, if that is the last thing that happened to it."""
     window = rule.within
     horizon = window.horizon if window is not None else DEFAULT_MAX_OPEN
-    after_held = _ascending(lateness, horizon + lateness)
-    at_deadline = _ascending(timedelta(0), horizon)
-    forgotten = (horizon + lateness,)
+    after_held, at_deadline, forgotten = _offsets(horizon, lateness)
     held, expectations, firing, _, seen = state.parts()
     groups: list[tuple[list[datetime], tuple[timedelta, ...]]] = []
     if held:
@@ -60,8 +59,15 @@ def next_due(
     return best
 
 
-def _ascending(*offsets: timedelta) -> tuple[timedelta, ...]:
-    return tuple(sorted(offsets))
+@lru_cache(maxsize=256)  # a few (horizon, lateness) pairs per rule set
+def _offsets(horizon: timedelta, lateness: timedelta) -> tuple[tuple[timedelta, ...], ...]:
+    """After how long a sweep acts on a held event, a deadline, and a remembered id or alert
+    (each ascending)."""
+    return (
+        tuple(sorted((lateness, horizon + lateness))),
+        tuple(sorted((timedelta(0), horizon))),
+        (horizon + lateness,),
+    )
 
 
 def _first_from(
