@@ -76,6 +76,7 @@ class Detection:
         # only after its alerts are delivered, and another agent's batch committing meanwhile
         # would write them early, and under its own partition.
         self.batch_lock = asyncio.Lock()
+        self.alerts_topic: str = topo.alerts.get_topic_name()
         self.direct = False  # whether input partition p is keyed partition p (same count)
 
     @property
@@ -284,7 +285,11 @@ class Detection:
     async def publish(self, alert: Alert, finding: Finding) -> Any:
         """Write the alert to the durable outbox topic, count it, and show it; the result is
         awaited for its delivery."""
-        delivery = await self.topo.alerts.send(key=alert.fingerprint, value=alert.to_bytes())
+        # Straight to the producer Faust's topic wraps (same key and value bytes, same
+        # partitioner): Faust's send path serialised and wrapped each alert again.
+        delivery = await producer_of(self.topo.app).send(
+            self.alerts_topic, value=alert.to_bytes(), key=alert.fingerprint.encode()
+        )
         self.metrics.alerts_published.labels(status=alert.status).inc()
         self.metrics.conflicts.labels(
             alert.rule_id,
