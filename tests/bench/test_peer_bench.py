@@ -1,9 +1,11 @@
-"""The peer comparison: cxmon's worker beside the same three rules hand-written as a quixstreams
-application and as a plain aiokafka consumer, on the same topic and broker, in the same run.
+"""The peer comparison: cxmon's worker (shipped pack with one and two processes, and the peer's
+three rules alone) beside the same three rules hand-written as a quixstreams application and as
+a plain aiokafka consumer, on the same topic and broker, in the same run.
 
 quixstreams runs in its own virtualenv (.cxmon/bench-peer, created on first use): it pins
 pydantic and confluent-kafka versions that differ from cxmon's. Sizes: CXMON_BENCH_EVENTS
-(default 50,000), CXMON_BENCH_RUNS (default 3).
+(default 50,000), CXMON_BENCH_RUNS (default 3). Takes about 6 minutes on a quiet 2-core machine
+(3 runs of five consumers over 50k events, plus the peer virtualenv's install on first use).
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ import uuid
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 from streams.broker import EmbeddedBroker
 from tests.bench.report import PeerFailed, run_peer, write_section
-from tests.bench.test_worker_bench import publish_traffic, worker_rate
+from tests.bench.test_worker_bench import LAST_CPU_US, RULES, publish_traffic, worker_rate
 from tests.integration.harness import ROOT, Deployment
 
 QUIX = "quixstreams==3.28.1"
+PEER_RULES = ("billing-charges-waived-fee", "sales-onboarding-handoff-stalled", "contact-fatigue")
 VENV = ROOT / ".cxmon" / "bench-peer"
 RUNS = int(os.environ.get("CXMON_BENCH_RUNS", "3"))
 
@@ -42,6 +46,33 @@ def peer_python() -> Path:
     return python
 
 
+def peer_rules(folder: Path) -> Path:
+    """The shipped rule files with only the peer's three rules (as `experimental`: no rule
+    tests come along to cover them)."""
+    yaml = YAML()
+    folder.mkdir()
+    for source in sorted(RULES.glob("*.yaml")):
+        if source.name.endswith(".test.yaml"):
+            continue
+        spec = yaml.load(source.read_text())
+        kept = [r for r in spec.get("rules", []) if r["id"] in PEER_RULES]
+        if kept:
+            spec["rules"] = kept
+            spec.setdefault("defaults", {})["status"] = "experimental"
+            for rule in kept:
+                rule.pop("status", None)
+            with (folder / source.name).open("w") as out:
+                yaml.dump(spec, out)
+    return folder
+
+
+def _worker(bootstrap: str, workdir: Path, topic: str, **extra: str) -> tuple[float, float]:
+    """(events/s, CPU µs per event) of one fresh worker on the topic."""
+    deployment = Deployment(bootstrap, workdir)
+    deployment.workdir.mkdir()
+    return worker_rate(deployment, topic, **extra)[1], LAST_CPU_US[-1]
+
+
 @pytest.mark.timeout(3600)
 def test_cxmon_beside_hand_written_peers() -> None:
     python = peer_python()
@@ -50,6 +81,7 @@ def test_cxmon_beside_hand_written_peers() -> None:
         topic = f"bench.events.{uuid.uuid4().hex[:6]}"
         count = publish_traffic(broker.bootstrap, topic)
         args = [broker.bootstrap, topic, str(count)]
+        three = peer_rules(Path(tmp) / "peer-rules")
         # As shipped, quixstreams cannot set up state (or group_by) on this broker; show why.
         try:
             run_peer([str(python), script, *args, f"{tmp}/plain.json"], Path(f"{tmp}/plain.json"))
@@ -57,11 +89,28 @@ def test_cxmon_beside_hand_written_peers() -> None:
         except PeerFailed as failed:
             tail = [line for line in str(failed).splitlines() if line.strip()][-4:]
             unmodified = "\n".join(tail).replace(str(ROOT) + "/", "")
-        cxmon, quix, plain, alerts = [], [], [], {}
+        cxmon, cpu, pairs, trio, trio_cpu, quix, plain = [], [], [], [], [], [], []
+        alerts: dict[str, float] = {}
         for run in range(RUNS):
-            deployment = Deployment(broker.bootstrap, Path(tmp) / f"run{run}")
-            deployment.workdir.mkdir()
-            cxmon.append(worker_rate(deployment, topic)[1])
+            rate, used = _worker(broker.bootstrap, Path(tmp) / f"run{run}", topic)
+            cxmon.append(rate)
+            cpu.append(used)
+            # Two processes without standby replicas: with Faust's default one, each process
+            # also replays the other's changelog (README: the trade-off).
+            pairs.append(
+                _worker(
+                    broker.bootstrap,
+                    Path(tmp) / f"run{run}p",
+                    topic,
+                    CXMON_PROCESSES="2",
+                    CXMON_STANDBY_REPLICAS="0",
+                )[0]
+            )
+            rate, used = _worker(
+                broker.bootstrap, Path(tmp) / f"run{run}t", topic, CXMON_RULES_PATH=str(three)
+            )
+            trio.append(rate)
+            trio_cpu.append(used)
             out = Path(tmp) / f"quix{run}.json"
             figures = run_peer([str(python), script, *args, str(out), "--shim", "--group-by"], out)
             quix.append(figures["rate"])
@@ -72,7 +121,9 @@ def test_cxmon_beside_hand_written_peers() -> None:
             )
             plain.append(figures["rate"])
             alerts["aiokafka"] = figures["alerts"]
-    ours, q, a = statistics.median(cxmon), statistics.median(quix), statistics.median(plain)
+    median = statistics.median
+    ours, q, a = median(cxmon), median(quix), median(plain)
+    two, alone = median(pairs), median(trio)
     runs = lambda xs: ", ".join(f"{x:,.0f}" for x in xs)  # noqa: E731
     write_section(
         "Peer: cxmon vs the same rules hand-written",
@@ -82,10 +133,11 @@ hand-written (contradiction `billing-charges-waived-fee`, stalled
 `sales-onboarding-handoff-stalled` checked on the key's next event, burst `contact-fatigue`):
 `tests/bench/peer_quix.py`. Each run measures, one after the other on the same topic: the cxmon
 worker with the whole shipped pack (`worker_rate`: from ready until every event is ingested
-and every re-keyed record committed), the quixstreams app ({QUIX}, re-keys by subject with
-`group_by`, RocksDB state with changelog, from its first processed event to its last), and an
-aiokafka consumer group with the same rule code and state in a dict (no re-keying, no durable
-state). Median of {RUNS} runs.
+and every re-keyed record committed; CPU time from /proc over the same span), the same with
+`--processes 2` (`CXMON_STANDBY_REPLICAS=0`), the worker with only the peer's three rules, the
+quixstreams app ({QUIX}, re-keys by subject with `group_by`, RocksDB state with changelog, from
+its first processed event to its last), and an aiokafka consumer group with the same rule code
+and state in a dict (no re-keying, no durable state). Median of {RUNS} runs.
 
 As shipped, quixstreams does not start on this broker; its last lines were:
 
@@ -97,15 +149,19 @@ The embedded broker's DescribeConfigs answer lacks `retention.ms`, which quixstr
 derive changelog and repartition topics, so the quixstreams peer runs with a shim (`--shim`)
 that reports Kafka's default when it is missing; nothing else is changed.
 
-| | events/s (median) | runs | alerts (last run) |
-|---|---|---|---|
-| cxmon worker (shipped pack, 10 rules) | {ours:,.0f} | {runs(cxmon)} | |
-| quixstreams app (3 rules) | {q:,.0f} | {runs(quix)} | {alerts["quixstreams"]:,.0f} |
-| aiokafka consumer (3 rules, no durable state) | {a:,.0f} | {runs(plain)} | {alerts["aiokafka"]:,.0f} |
+| | events/s (median) | runs | vs quixstreams | goal | CPU µs/event (median; runs) |
+|---|---|---|---|---|---|
+| cxmon worker (shipped pack, 10 rules) | {ours:,.0f} | {runs(cxmon)} | **{ours / q:.2f}x** | ≥ 1.0x | {median(cpu):,.0f} ({runs(cpu)}; goal ≤ 60) |
+| cxmon worker, `--processes 2` | {two:,.0f} | {runs(pairs)} | **{two / q:.2f}x** | ≥ 1.7x | |
+| cxmon worker, the peer's 3 rules | {alone:,.0f} | {runs(trio)} | **{alone / q:.2f}x** | ≥ 1.5x | {median(trio_cpu):,.0f} ({runs(trio_cpu)}) |
+| quixstreams app (3 rules) | {q:,.0f} | {runs(quix)} | 1.0x | | |
+| aiokafka consumer (3 rules, no durable state) | {a:,.0f} | {runs(plain)} | {a / q:.2f}x | | |
 
-Ratio cxmon / quixstreams: **{ours / q:.2f}x** (goal ≥ 1.0x); cxmon / aiokafka hand-written:
-**{ours / a:.2f}x**. The machine is a shared virtual one, so single figures are noisy; ratios come from one run.
+Alerts in the last run: quixstreams {alerts["quixstreams"]:,.0f}, aiokafka
+{alerts["aiokafka"]:,.0f}. Two processes / one: {two / ours:.2f}x; cxmon / aiokafka
+hand-written: {ours / a:.2f}x. The machine is a shared virtual one, so single figures are noisy;
+ratios come from one run.
 """,
         "make bench",
     )
-    assert ours > 0 and q > 0 and a > 0
+    assert ours > 0 and two > 0 and alone > 0 and q > 0 and a > 0
