@@ -51,14 +51,16 @@ def _deal(customer: str, at: datetime, deal: str = "D-1") -> Event:
 def test_deadlines_that_pass_while_the_worker_is_down_fire_when_it_returns(
     deployment: Deployment, tmp_path: Path, store: str
 ) -> None:
-    rules = _rules(tmp_path, "20s")
+    rules = _rules(tmp_path, "12s")
     customers = [f"restart-{i}" for i in range(6)]
-    with deployment.worker(rules, CXMON_STORE=store):
+    with deployment.worker(rules, CXMON_STORE=store) as first:
         now = datetime.now(UTC)  # after the worker is ready: a slow start must not eat the SLA
         publish(deployment, *[_deal(c, now) for c in customers])
         # the deals are in the state table (their expectations are open) before we stop
         assert deployment.alerts(expect=0, timeout_s=4, quiet_s=2) == []
-    due = now + timedelta(seconds=20)
+    # nothing fired before the stop (it prints each alert): the deadlines pass while it is down
+    assert "[FIRING]" not in first.log(), first.log()
+    due = now + timedelta(seconds=12)
     while datetime.now(UTC) < due + timedelta(seconds=1):  # let the deadlines pass while down
         time.sleep(0.5)
     with deployment.worker(rules, CXMON_STORE=store) as worker:
@@ -74,9 +76,11 @@ def test_a_killed_worker_loses_no_deadline_and_no_alert_is_duplicated(
     rules = _rules(tmp_path, "15s")
     customers = [f"crash-{i:02d}" for i in range(24)]
     with (
-        deployment.worker(rules, CXMON_STORE=store) as first,
-        deployment.worker(rules, CXMON_STORE=store),
+        deployment.worker(rules, wait=False, CXMON_STORE=store) as first,
+        deployment.worker(rules, wait=False, CXMON_STORE=store) as second,
     ):
+        first.wait_ready()  # both start at once: one start-up's wait instead of two
+        second.wait_ready()
         now = datetime.now(UTC)  # after both are ready: a slow start must not eat the SLA
         publish(deployment, *[_deal(c, now) for c in customers])
         assert deployment.alerts(expect=0, timeout_s=3, quiet_s=2) == []
