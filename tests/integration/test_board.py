@@ -83,9 +83,10 @@ route:
   group_interval: 0s
 """
     with (
-        deployment.worker(RULES) as worker,
+        deployment.worker(RULES, wait=False) as worker,
         notifier(deployment, alerting, CXMON_BOARD_TOKEN=TOKEN) as (proc, _),
     ):
+        worker.wait_ready()  # started with the notifier: their start-ups overlap
         publish(deployment, *scenario(datetime.now(UTC)))
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         page.goto(f"http://127.0.0.1:{proc.metrics_port}/")

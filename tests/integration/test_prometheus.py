@@ -207,12 +207,14 @@ def test_every_panel_query_returns_data(
         # The shipped source mappings give the mapping panel its (zero) series.
         deployment.worker(
             RULES,
+            wait=False,
             CXMON_CONSOLE_ALERTS="false",
             CXMON_MAX_STATE_ENTRIES=str(MAX_STATE_ENTRIES),
             CXMON_SOURCES_PATH=str(ROOT / "sources"),
         ) as worker,
         notifier(deployment, alerting) as (notify, notify_env),
     ):
+        worker.wait_ready()  # started with the notifier: their start-ups overlap
         targets = {
             "cxmon-worker": [f"127.0.0.1:{worker.metrics_port}"],
             "cxmon-notifier": [f"127.0.0.1:{notify.metrics_port}"],
