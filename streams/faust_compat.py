@@ -19,6 +19,12 @@ What is here:
   (`_db_for_partition`, `_visible_items`, `_decode_key`, `_decode_value`) as they are consumed.
 - `patch_consumer_thread`: the embedded broker's workarounds (streams/tansu.py) hook Faust's
   consumer thread (`_highwaters`, `_create_consumer`, aiokafka's `_fetch_max_wait_ms`).
+
+Overrides of private methods stay with the subclass that makes them, and are pinned in the same
+test: `CxApp._new_transport` (installs `Transport` below) and `DeadlineWorker._schedule_shutdown`
+with mode's `_signal_stop_time` (streams/app.py), `CachedPrometheusMonitor` reading `_metrics`
+and `_stream_label` (streams/sensors.py), `StateTable` calling `_sensor_on_set`/`_sensor_on_del`
+(streams/table_store.py). Lifecycle moments use signals, not private hooks (`CxApp.on_ready`).
 """
 
 from __future__ import annotations

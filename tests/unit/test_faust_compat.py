@@ -10,14 +10,18 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from faust import Table
 from faust.app.base import App
+from faust.sensors.prometheus import PrometheusMonitor
 from faust.stores import rocksdb as rocksdb_store
+from faust.tables.base import Collection
 from faust.tables.recovery import Recovery
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 from intervaltree import IntervalTree
+from mode import Worker
 
 from streams.faust_compat import BatchDeliveryConsumer, ChangelogNotWritten, CommitBarrier
 
@@ -63,6 +67,26 @@ def test_the_private_methods_overridden_or_called_exist_with_their_signatures() 
         "serialized_value_size",
         "tp",
     ]
+
+
+def test_the_private_names_the_subclasses_elsewhere_override_or_call_exist() -> None:
+    """Overrides that stay with their classes (listed in streams/faust_compat.py's docstring):
+    CxApp and DeadlineWorker (streams/app.py), CachedPrometheusMonitor (streams/sensors.py),
+    StateTable (streams/table_store.py)."""
+    assert list(inspect.signature(App._new_transport).parameters) == ["self"]
+    assert list(inspect.signature(Worker._schedule_shutdown).parameters) == ["self", "signal"]
+    assert Worker._signal_stop_time is None
+    assert "self._signal_stop_time = " in inspect.getsource(Worker._schedule_shutdown)
+    assert "self._metrics = metrics" in inspect.getsource(PrometheusMonitor.__init__)
+    assert list(inspect.signature(PrometheusMonitor._stream_label).parameters) == [
+        "self",
+        "stream",
+    ]
+    collection = inspect.getsource(Collection.__init__)
+    assert "self._sensor_on_set = self.app.sensors.on_table_set" in collection
+    assert "self._sensor_on_del = self.app.sensors.on_table_del" in collection
+    assert "self._sensor_on_set(self, key, value)" in inspect.getsource(Table.on_key_set)
+    assert "self._sensor_on_del(self, key)" in inspect.getsource(Table.on_key_del)
 
 
 def test_aiokafka_keeps_the_fetch_wait_where_the_patch_sets_it() -> None:
