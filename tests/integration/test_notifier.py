@@ -446,7 +446,7 @@ route:
             ),
             "the restarted notifier to handle what it read again",
             proc,
-            timeout_s=40,
+            timeout_s=60,  # a group join and seven deliveries; ~15 s here, more under load
         )
         resent = metric(proc, "cxmon_notifications_resent_total")
         log = proc.log()
