@@ -107,7 +107,8 @@ def _replay(
     decode_line: Callable[[bytes], EventRef | None] | None,
 ) -> ReplayResult:
     result = ReplayResult()
-    driver = Driver(ruleset, DictStore(), cache_slots=2**62)  # the cache is the whole state
+    # The cache is the whole state; nothing is stored, so forgetting can wait for the next event.
+    driver = Driver(ruleset, DictStore(), cache_slots=2**62, defer_forgetting=True)
     driver.keep_partitions([PARTITION])
     admission = Admission(
         lateness=lateness,

@@ -26,6 +26,7 @@ from typing import Any
 
 from monitor.engine.admission import Admission
 from monitor.engine.due import DueIndex, next_due
+from monitor.engine.kinds import KINDS
 from monitor.engine.ruleset import Ruleset
 from monitor.engine.state import Finding, KeyState
 from monitor.engine.store import DictStore, StateStore
@@ -76,11 +77,16 @@ class Driver:
         partition_of: Callable[[str], int] | None = None,
         cache_slots: int = DEFAULT_CACHE_SLOTS,
         max_state_bytes: int | None = None,
+        defer_forgetting: bool = False,
     ) -> None:
         self.store = store
         self.partition_of_key = partition_of or (lambda _key: 0)
         self.cache_slots = cache_slots
         self.max_state_bytes = max_state_bytes
+        # Replay's clock only moves forward and every apply catches up (`catch_up=True`): a
+        # sweep that can only forget (`Kind.sweep_only_forgets`) is left to the next event that
+        # touches the state, or not made at all; nothing is written, so nothing shows it.
+        self.defer_forgetting = defer_forgetting
         self.due = DueIndex()
         self.owned: set[int] = set()
         self._cache: dict[str, _Cached] = {}
@@ -174,6 +180,8 @@ class Driver:
                 self.due.remove(slot)
                 self._cache.pop(slot, None)
                 continue
+            if self.defer_forgetting and KINDS[rule.kind].sweep_only_forgets:
+                continue  # still due: swept by `apply` if an event touches it
             entry = self._entry(partition, slot, self._tags[rule_id])
             before = _shape(entry.state)
             findings.extend(self.ruleset.sweep(rule, key, entry.state, now))

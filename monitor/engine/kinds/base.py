@@ -32,7 +32,10 @@ class Kind(Generic[F]):
     place and returns findings; `sweep(ctx, form, state)` advances that state to `ctx.now`
     (deadlines fire, old entries go). Both are called with the state of one rule and one key,
     never concurrently. `holds_expectations`: its open expectations are handoffs that ops watch
-    (gauged as open and breached, with time-to-handoff).
+    (gauged as open and breached, with time-to-handoff). `sweep_only_forgets`: its sweep finds
+    nothing and only drops entries older than a cutoff that moves with `ctx.now`, so sweeping
+    at t1 and then at t2 leaves what sweeping at t2 alone leaves (replay may put it off until
+    the state is next touched).
     """
 
     name: str
@@ -44,6 +47,7 @@ class Kind(Generic[F]):
     step: Callable[[StepContext, F, KeyState, EventRef], list[Finding]]
     sweep: Callable[[StepContext, F, KeyState], list[Finding]]
     holds_expectations: bool = False
+    sweep_only_forgets: bool = False
 
     def __post_init__(self) -> None:
         uses = set(self.uses)

@@ -91,4 +91,5 @@ BURST = Kind(
     provides=("match", "match*", "count", "values"),
     step=step,
     sweep=sweep,
+    sweep_only_forgets=True,
 )

@@ -78,4 +78,5 @@ CONTRADICTION = Kind(
     provides=("first", "then"),
     step=step,
     sweep=sweep,
+    sweep_only_forgets=True,
 )

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from monitor.engine import Ruleset
 from monitor.engine.due import next_due
+from monitor.engine.kinds import KINDS
 from monitor.engine.kinds.during import DEFAULT_MAX_OPEN
 from monitor.engine.reorder import order_key
 from monitor.engine.state import KeyState
@@ -118,7 +119,7 @@ def reference_next_due(
     return min((c for c in candidates if swept_at is None or c >= swept_at), default=None)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(histories(), st.sampled_from([0, 60, 3600, 86400, 4 * 86400]))
 def test_next_due_is_the_earliest_moment_plus_offset(events: list[Event], gap_s: int) -> None:
     ruleset = Ruleset(RULES, lateness=LATENESS)
@@ -131,3 +132,27 @@ def test_next_due_is_the_earliest_moment_plus_offset(events: list[Event], gap_s:
             swept_at = event.time + timedelta(seconds=gap_s)
             got = next_due(rule, state, LATENESS, swept_at)
             assert got == reference_next_due(rule, state, swept_at)
+
+
+@settings(max_examples=30, deadline=None)
+@given(histories(), fractions)
+def test_a_sweep_that_only_forgets_can_wait(events: list[Event], gaps: list[float]) -> None:
+    """For kinds marked `sweep_only_forgets`, sweeping at t1 and then at t2 finds nothing and
+    leaves what one sweep at t2 leaves: replay may put such sweeps off."""
+    ruleset = Ruleset(RULES, lateness=LATENESS)
+    detector = EngineHarness(ruleset)
+    quiet = [r for r in RULES if KINDS[r.kind].sweep_only_forgets]
+    assert quiet
+    for event in sorted(events, key=order_key):
+        detector.process(event, event.time)
+        for (rule_id, key), state in detector.states.items():
+            rule = ruleset.rules[rule_id]
+            if rule not in quiet:
+                continue
+            t1 = event.time + FAR * gaps[0] / 8
+            t2 = t1 + FAR * gaps[1] / 8
+            twice, once = KeyState.from_json(state.to_json()), KeyState.from_json(state.to_json())
+            assert not ruleset.sweep(rule, key, twice, t1)
+            assert not ruleset.sweep(rule, key, twice, t2)
+            assert not ruleset.sweep(rule, key, once, t2)
+            assert twice == once
