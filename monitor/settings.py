@@ -275,7 +275,7 @@ class Settings(BaseSettings):
         if self.profile == "fast-start":
             return {
                 "rebalance_timeout": 1.0,
-                "session_timeout": 3.0,
+                "session_timeout": 2.0,
                 "heartbeat_interval": 0.5,
                 # Faust 0.15 does not commit on revoke; commit often so a takeover replays little.
                 "commit_interval": 0.2,
