@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from types import SimpleNamespace
 from typing import Any
@@ -60,16 +62,28 @@ async def dead_letter(
         record.key, record.value or b"", reject, original, record_limit
     )
     metrics.events_rejected.labels(reason=str(reason)).inc()
+    where = f"{record.partition}:{record.offset}"
     try:
-        await dlq.send(key=key, value=value, headers=headers)
+        sent = await dlq.send(key=key, value=value, headers=headers)
     except Exception as exc:  # the producer's own errors are many; all mean "not written"
-        metrics.dead_letter_failures.inc()
-        log.error(
-            "record %s:%s (%s) could not be dead-lettered: %r",
-            record.partition,
-            record.offset,
-            reason,
-            exc,
-        )
+        _not_written(metrics, where, reason, exc)
         return
-    log.warning("rejected record %s:%s: %s: %s", record.partition, record.offset, reason, detail)
+    if isinstance(sent, asyncio.Future):
+        # The send is only queued: the broker may still refuse it. Count that too, when it
+        # answers, without waiting a round trip per rejected record.
+        sent.add_done_callback(functools.partial(_answered, metrics, where, reason))
+    log.warning("rejected record %s: %s: %s", where, reason, detail)
+
+
+def _answered(
+    metrics: Metrics, where: str, reason: RejectReason, sent: asyncio.Future[Any]
+) -> None:
+    if not sent.cancelled() and sent.exception() is not None:
+        _not_written(metrics, where, reason, sent.exception())
+
+
+def _not_written(
+    metrics: Metrics, where: str, reason: RejectReason, error: BaseException | None
+) -> None:
+    metrics.dead_letter_failures.inc()
+    log.error("record %s (%s) could not be dead-lettered: %r", where, reason, error)

@@ -1,5 +1,6 @@
-"""A changelog write the broker refuses stops the commit of the input behind it: the events are
-read again by the next worker and no alert is lost (issue 20, item 6)."""
+"""Writes the broker refuses lose no alert: a refused changelog write stops the commit of the
+input behind it, so the next worker reads the events again (issue 20, item 6); a refused
+dead-letter write is counted and the valid events around it still alert (item 1)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaProducer
 
 from monitor.events import Event
+from monitor.events.codec import encode
 from tests.integration.faults import RefusingBroker
 from tests.integration.harness import Deployment, publish, waiver_rules
 
@@ -89,3 +91,60 @@ def test_a_refused_changelog_write_leaves_its_input_uncommitted_and_loses_no_ale
             alerts = deployment.alerts(expect=len(CUSTOMERS), timeout_s=40, quiet_s=1)
         keys = sorted(a["key"] for a in alerts if a["rule_id"] == "waived-fee-charged")
         assert keys == CUSTOMERS, (keys, worker.log()[-3000:])
+
+
+def test_a_refused_dead_letter_write_loses_none_of_the_valid_events_around_it(
+    tmp_path: Path,
+) -> None:
+    """The broker refuses the dead-letter topic while a record that is not JSON sits between
+    waivers and charges on one partition: every charge still alerts, and the dead letter that
+    was not written is counted (`cxmon_dead_letter_failures_total`) and logged."""
+    rules = waiver_rules(tmp_path)
+    now = datetime.now(UTC).replace(microsecond=0)
+    customers = CUSTOMERS[:3]
+    waivers = [
+        Event(
+            id=f"w-{c}",
+            source="support",
+            type="fee.waiver_promised",
+            time=now - timedelta(hours=2),
+            subject=c,
+            data={"fee_code": "late_fee"},
+        )
+        for c in customers
+    ]
+    charges = [
+        Event(
+            id=f"c-{c}",
+            source="billing",
+            type="invoice.charged",
+            time=now - timedelta(hours=1),
+            subject=c,
+            data={"fee_code": "late_fee", "amount": 25},
+        )
+        for c in customers
+    ]
+    with RefusingBroker(lambda topic: topic.startswith("cx.events.dlq."), tmp_path / "b.log") as rb:
+        deployment = Deployment(rb.bootstrap, tmp_path)
+        with deployment.worker(rules) as worker:
+            rb.refusing.set()
+            producer = KafkaProducer(bootstrap_servers=deployment.bootstrap, acks=1)
+            try:
+                topic = deployment.topics["events"]
+                for one in waivers:
+                    producer.send(topic, value=encode(one), partition=0)
+                producer.send(topic, value=b"not json at all", partition=0)
+                for one in charges:
+                    producer.send(topic, value=encode(one), partition=0)
+                producer.flush()
+            finally:
+                producer.close()
+            alerts = deployment.alerts(expect=len(customers), timeout_s=30, quiet_s=1)
+            deadline = time.monotonic() + 10
+            while "could not be dead-lettered" not in worker.log():
+                assert time.monotonic() < deadline, worker.log()[-3000:]
+                time.sleep(0.1)
+            metrics = worker.scrape()
+    assert rb.refused >= 1
+    assert sorted(a["key"] for a in alerts) == customers, worker.log()[-3000:]
+    assert "cxmon_dead_letter_failures_total 1.0" in metrics, metrics
