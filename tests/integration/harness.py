@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -211,6 +212,27 @@ class Deployment:
         """Alerts from the alerts topic, as dicts."""
         records = self.read("alerts", expect=expect, timeout_s=timeout_s, quiet_s=quiet_s)
         return [json.loads(r.value) for r in records]
+
+
+def consecutive_free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports on 127.0.0.1 (the demo serves its worker on
+    one port and its notifier on the next; a lone free port can have a taken neighbour, as it did
+    when two test processes ran side by side)."""
+    for _ in range(200):
+        first = free_port()
+        probes = []
+        try:
+            for port in range(first, first + count):
+                probe = socket.socket()
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+        return first
+    raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1")
 
 
 def read_until(

@@ -11,8 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from streams.broker import free_port
-from tests.integration.harness import ROOT
+from tests.integration.harness import ROOT, consecutive_free_ports
 
 
 def children_of(pid: int) -> list[int]:
@@ -60,7 +59,7 @@ def test_demo_shows_alerts_and_two_sigterms_stop_every_process_it_started(tmp_pa
                 "--sources",
                 str(ROOT / "sources"),
                 "--metrics-port",
-                str(free_port()),
+                str(consecutive_free_ports(2)),
             ],
             cwd=tmp_path,  # the demo keeps its files under .cxmon/demo of where it runs
             env={

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from monitor.events import Event
 from monitor.events.codec import encode
-from streams.broker import free_port
-from tests.integration.harness import ROOT, Deployment
+from tests.integration.harness import ROOT, Deployment, consecutive_free_ports
 
 RULE = """\
 version: 1
@@ -60,7 +59,7 @@ def test_demo_runs_my_rules_and_alerting_on_my_events_only(tmp_path: Path) -> No
     with log_path.open("wb") as log:
         demo = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "demo", "--rules", "mine", "--alerting",
-             "alerting.yaml", "--no-simulate", "--metrics-port", str(free_port())],
+             "alerting.yaml", "--no-simulate", "--metrics-port", str(consecutive_free_ports(2))],
             cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
