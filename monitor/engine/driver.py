@@ -28,9 +28,9 @@ from monitor.engine.admission import Admission
 from monitor.engine.due import DueIndex, next_due
 from monitor.engine.kinds import KINDS
 from monitor.engine.ruleset import Ruleset
-from monitor.engine.state import Finding, KeyState
+from monitor.engine.state import Finding, KeyState, state_text
 from monitor.engine.store import DictStore, StateStore
-from monitor.engine.stored import encode_parts, read_stored, slot_of, split_slot
+from monitor.engine.stored import encode_parts, read_stored, slot_of, split_slot, state_text_of
 from monitor.events import EventRef
 
 __all__ = ["Admission", "DictStore", "Driver", "StateStore"]
@@ -52,7 +52,7 @@ class _Cached:
     partition: int
     tag: str
     state: KeyState
-    stored: Any = None  # the state's JSON as last written under `tag`; None: not written
+    stored: str | None = None  # the state's JSON text as last written under `tag`
     stored_partition: int = -1
     exists: bool = False  # some value (maybe another rule's) is in the store under the slot
     swept_at: datetime | None = None
@@ -228,7 +228,7 @@ class Driver:
         # A state stored under another tag belongs to an earlier rule with another kind or key.
         if stored and stored.get("r") == tag:
             entry.state = KeyState.from_json(stored["s"])
-            entry.stored = stored["s"]
+            entry.stored = state_text_of(stored)
             entry.stored_partition = stored.get("p", -1)
         self._cache[slot] = entry
         return entry
@@ -287,7 +287,7 @@ class Driver:
                 entry.exists, entry.size = False, 0
                 return 1
             return 0
-        as_json = state.to_json()
+        as_json = state_text(state)
         # The stored due time is only a hint for indexing after a rebalance, and an early one is
         # safe, so a state whose content did not change is not written again.
         if entry.exists and as_json == entry.stored and partition == entry.stored_partition:

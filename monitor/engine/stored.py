@@ -41,19 +41,25 @@ def encode_stored(stored: dict[str, Any]) -> bytes:
 def encode_parts(
     partition: int,
     tag: str,
-    state: dict[str, Any],
+    state: str,
     due: float | None,
     waiting: int,
     breached: int,
     oldest_breach: float | None = None,
 ) -> bytes:
     """`encode_stored` of the dict these make, without building it (byte for byte the same);
-    `w`, the deadline of the oldest open breach, only when there is one."""
+    `state` is the state's compact JSON (`state_text`); `w`, the deadline of the oldest open
+    breach, only when there is one."""
     oldest = "" if oldest_breach is None else f',"w":{_DUMPS(oldest_breach)}'
     return (
-        f'{{"p":{partition},"r":{_DUMPS(tag)},"s":{_DUMPS(state)},"d":{_DUMPS(due)},'
+        f'{{"p":{partition},"r":{_DUMPS(tag)},"s":{state},"d":{_DUMPS(due)},'
         f'"o":{waiting},"b":{breached}{oldest}}}'
     ).encode()
+
+
+def state_text_of(stored: dict[str, Any]) -> str:
+    """The compact JSON of a stored value's state, as `encode_parts` takes it."""
+    return _DUMPS(stored["s"])
 
 
 def stored_partition(raw: bytes) -> int | None:

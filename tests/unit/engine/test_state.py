@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
-from monitor.engine.state import Expectation, Firing, Held, KeyState, ref_json
+from monitor.engine.state import Expectation, Firing, Held, KeyState, ref_json, state_text
 from monitor.events import EventRef
 
 T0 = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
@@ -77,6 +78,15 @@ def state() -> KeyState:
 
 def test_state_json_keeps_its_stored_layout() -> None:
     assert state().to_json() == STORED
+
+
+def test_state_text_is_the_json_of_the_stored_layout_byte_for_byte() -> None:
+    compact = json.JSONEncoder(separators=(",", ":")).encode
+    assert state_text(state()) == compact(STORED)
+    assert state_text(KeyState()) == "{}"
+    odd = EventRef('é"1', "sales", "deal.closed", T0, "c\n1", {"n": 1.5, "big": 2**70})
+    held = KeyState(held=[Held("then", odd, link="x|y")], seen={"k\u2028": T0})
+    assert state_text(held) == compact(held.to_json())
 
 
 def test_stored_state_reads_back_equal() -> None:
