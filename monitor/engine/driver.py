@@ -211,7 +211,10 @@ class Driver:
                 continue
             rule_id, key = split_slot(slot)
             rule = rules.get(rule_id)
-            if rule is None:
+            if rule is None or KINDS[rule.kind].sweep_only_forgets:
+                # Forgetting at once would drop what the batch just held when it is older than
+                # the rule's window (a backlog after an outage): its partner event in the next
+                # batch would find nothing. The ticks forget it, as they always did.
                 continue
             findings.extend(self.ruleset.sweep(rule, key, entry.state, now))
             entry.swept_at = now

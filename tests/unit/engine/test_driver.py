@@ -216,3 +216,20 @@ def test_routes_by_type_and_source_are_the_rule_sets_routes(
             assert driver.routes(ref) == expected
     kickoff = event("onboarding", "kickoff.held", deal_id="d9").ref()
     assert driver.routes(kickoff) == {"c1": [RULE], "d9": ["deal-keyed"]}
+
+
+def test_settling_never_forgets_what_a_later_batch_of_a_backlog_still_matches(
+    driver: Driver,
+) -> None:
+    """A backlog (a worker back after an outage longer than a rule's window): the customer's
+    reply, then in the next batch the ticket closed 10 minutes later. Settling the first batch at
+    the wall clock must not forget the reply, or the contradiction is never raised."""
+    driver.keep_partitions([0])
+    replied = event("support", "ticket.customer_replied", ticket_id="T-1")
+    closed_at = T0 + 10 * MINUTE
+    closed = event("support", "ticket.closed", at=closed_at, ticket_id="T-1")
+    wall = T0 + 2 * HOUR  # both events are older than the rule's 30 minutes
+    assert feed(driver, 0, replied) == []
+    driver.settle(wall)
+    driver.commit()
+    assert "ticket-closed-while-customer-replying" in feed(driver, 0, closed)
