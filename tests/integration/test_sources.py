@@ -227,34 +227,15 @@ def scrape(port: int) -> str:
 
 def test_raw_topics_raise_the_alerts_their_cloudevents_raise(broker: Any, tmp_path: Path) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
-    good, malformed, cloud_events = raw_traffic(now)
-
-    # The same events as CloudEvents on cx.events, to a worker with no mappings, which runs
-    # beside the raw topics' worker (its own topics and group; their start-ups overlap).
-    mappings = load_sources([ROOT / "sources"]).mappings
-    mapped = []
-    for shipped, key, value in good:
-        source = mappings.get(shipped)
-        assert source is not None
-        event = evaluate(source, RawRecord(shipped, value, key))
-        if event is not None:  # the same event as a CloudEvent
-            mapped.append(Event(**{f: getattr(event, f) for f in Event.model_fields}))
-    assert len(mapped) == 6
-    cloud_run = Deployment(broker.bootstrap, tmp_path)
+    good, malformed, cloud = raw_traffic(now)
 
     raw_run = Deployment(broker.bootstrap, tmp_path)
     topics = sources_for(raw_run, tmp_path / "sources")
     sources = tmp_path / "sources"
-    with (
-        raw_run.worker(
-            RULES, wait=False, CXMON_SOURCES_PATH=str(sources), CXMON_RELOAD_INTERVAL_S="0"
-        ) as worker,
-        cloud_run.worker(RULES, wait=False, CXMON_SOURCES_PATH=str(tmp_path / "none")) as cloud,
-    ):
-        worker.wait_ready()
-        cloud.wait_ready()
-        publish(cloud_run, *cloud_events, *mapped)
-        publish(raw_run, *cloud_events)
+    with raw_run.worker(
+        RULES, CXMON_SOURCES_PATH=str(sources), CXMON_RELOAD_INTERVAL_S="0"
+    ) as worker:
+        publish(raw_run, *cloud)
         send_raw(raw_run, topics, good + malformed)
         raw_alerts = raw_run.alerts(expect=3, timeout_s=45)
         rejects = raw_run.read("dlq", expect=3, timeout_s=20)
@@ -273,6 +254,20 @@ def test_raw_topics_raise_the_alerts_their_cloudevents_raise(broker: Any, tmp_pa
         send_raw(raw_run, topics, [(s, k, v.replace(b'"T-1"', b'"T-9"')) for s, k, v in later])
         after_reload = raw_run.alerts(expect=4, timeout_s=45)
         assert worker.process.poll() is None
+
+    # The same events as CloudEvents on cx.events, to a worker with no mappings.
+    mappings = load_sources([ROOT / "sources"]).mappings
+    mapped = []
+    for shipped, key, value in good:
+        source = mappings.get(shipped)
+        assert source is not None
+        event = evaluate(source, RawRecord(shipped, value, key))
+        if event is not None:  # the same event as a CloudEvent
+            mapped.append(Event(**{f: getattr(event, f) for f in Event.model_fields}))
+    assert len(mapped) == 6
+    cloud_run = Deployment(broker.bootstrap, tmp_path)
+    with cloud_run.worker(RULES, CXMON_SOURCES_PATH=str(tmp_path / "none")):
+        publish(cloud_run, *cloud, *mapped)
         cloud_alerts = cloud_run.alerts(expect=3, timeout_s=45)
 
     assert summary(raw_alerts) == summary(cloud_alerts), worker.log()
