@@ -223,10 +223,8 @@ class Detection:
         delivered = [await self.publish(alert_from(finding), finding) for finding in findings]
         # after rendering: it counts failed messages too
         drain_counters(self.admission, self.ruleset, self.metrics)
-        if delivered:
-            await asyncio.gather(*delivered)
-        self.driver.commit()
-        await self.store.flush()
+        self.driver.commit()  # into the store's pending writes, which reads see
+        await self.store.flush(after=delivered)  # to the table and changelog once delivered
 
     async def reload_between_batches(self, why: str) -> bool:
         """`reload` once no batch is in the driver (a batch sees one rule set throughout)."""

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
+from faust.streams import current_event
 
 from monitor.engine.stored import stored_partition
 from streams.faust_compat import (
@@ -70,6 +71,12 @@ class StateTable(faust.Table[str, bytes]):
         if partition is None:
             raise TypeError("the state table takes its partitions from the records handled")
         return partition
+
+    async def send_recorded(self) -> None:
+        """Send the writes recorded since the last send, and wait until the broker has them."""
+        unsent, self._unsent = self._unsent, {}
+        if unsent:
+            await self._send_after(None, unsent)
 
     async def flush_changelog(self) -> None:
         """Send the writes since the last flush (the last value of each key, in batches) from a
@@ -144,31 +151,86 @@ class StateTable(faust.Table[str, bytes]):
 
 class TableStore:
     """`StateStore` over the state table. Called from the agents, inside the Faust event whose
-    partition the slots belong to (RocksDB picks its partition database from that event)."""
+    partition the slots belong to (RocksDB picks its partition database from that event).
+
+    A batch's writes wait in `pending` (which reads see) until its alerts are delivered: `flush`
+    hands them to a background task that awaits the alerts, then writes them to the table and
+    sends them to the changelog, one batch after another. The agent takes its next batch
+    meanwhile, and the commit barrier holds back the input offsets until the task is done.
+    """
 
     def __init__(self, table: StateTable) -> None:
         self.table = table
+        self.pending: dict[str, bytes | None] = {}  # written, not in the table yet
+        self._writes: list[tuple[int, str, bytes | None]] = []  # since the last flush
+        self._applying: asyncio.Task[None] | None = None
 
     def get(self, partition: int, slot: str) -> bytes | None:  # noqa: ARG002  # the protocol's
+        if slot in self.pending:
+            return self.pending[slot]
         value: bytes | None = self.table.data.get(slot)
         return value
 
     def put(self, partition: int, slot: str, value: bytes) -> None:
-        self.table.data[slot] = value
-        self.table.record(partition, slot, value)
+        self.pending[slot] = value
+        self._writes.append((partition, slot, value))
 
     def delete(self, partition: int, slot: str) -> None:
-        data = self.table.data
-        if slot in data:
-            del data[slot]
-            self.table.record(partition, slot, None)
+        exists = self.pending[slot] is not None if slot in self.pending else slot in self.table.data
+        if exists:
+            self.pending[slot] = None
+            self._writes.append((partition, slot, None))
 
     def items(self, partition: int) -> Iterable[tuple[str, bytes]]:
         # Read as the indexing pass consumes it, a batch per sweep: one pass over the whole
         # table at once held the event loop 5-10 s with 200k states (RocksDB, loaded machine).
+        # States waiting to be written count as written (reads see them too).
+        waiting = {
+            slot: raw
+            for slot, raw in self.pending.items()
+            if raw and stored_partition(raw) == partition
+        }
+        yield from waiting.items()
         for slot, raw in partition_items(self.table.data, partition):
-            if raw and stored_partition(raw) == partition:
+            if raw and slot not in waiting and stored_partition(raw) == partition:
                 yield slot, raw
 
-    async def flush(self) -> None:
-        await self.table.flush_changelog()
+    async def flush(self, after: Sequence[Awaitable[Any]] = ()) -> None:
+        """Write this batch's states to the table and the changelog once `after` (its alerts'
+        deliveries) are done, from a background task registered with the commit barrier; a
+        failed delivery leaves them unwritten and stops the commit."""
+        writes, self._writes = self._writes, []
+        if not writes:
+            return
+        # RocksDB picks the partition's database from the current event, which the task sees
+        # (it copies this context) only while something holds the event: the task does.
+        task = asyncio.ensure_future(self._apply(self._applying, after, writes, current_event()))
+        self._applying = task
+        barrier = self.table.barrier
+        if barrier is not None:
+            barrier.add(task)
+        else:  # no commits to hold back: write inline
+            await task
+
+    async def _apply(
+        self,
+        previous: asyncio.Task[None] | None,
+        after: Sequence[Awaitable[Any]],
+        writes: list[tuple[int, str, bytes | None]],
+        event: Any,  # noqa: ARG002  # held for the task's lifetime (see `flush`)
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # its failure is the barrier's to report
+        if after:
+            await asyncio.gather(*after)
+        data, pending, table = self.table.data, self.pending, self.table
+        for partition, slot, value in writes:
+            if value is None:
+                if slot in data:
+                    del data[slot]
+            else:
+                data[slot] = value
+            if slot in pending and pending[slot] is value:
+                del pending[slot]
+            table.record(partition, slot, value)
+        await table.send_recorded()
