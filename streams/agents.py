@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -112,6 +112,7 @@ class Detection:
         forwards = KeyedBatches(self.record_limit // 2)
         findings: list[Finding] = []
         now = utcnow()
+        newest: datetime | None = None  # of the events applied here
         try:
             for record in records:
                 try:
@@ -127,6 +128,7 @@ class Detection:
                         owner = driver.partition_of(key)
                         if owner == arrived_on:
                             findings.extend(driver.apply(owner, key, event, rule_ids, now))
+                            newest = event.time if newest is None else max(newest, event.time)
                             continue
                         if payload is None:
                             payload = ref_json(event)
@@ -147,7 +149,7 @@ class Detection:
                     await self.dead_letter(record, RejectReason.INTERNAL_ERROR, repr(exc))
             for owner, items in forwards.records():
                 await self.topo.keyed.send(key=None, value={"batch": items}, partition=owner)
-            findings.extend(driver.settle(now - self.grace))
+            findings.extend(self.driver.settle(now - self.grace, newest))
         finally:
             # States already changed by this batch must not reach the store or the changelog
             # without the alerts they raised, whatever failed after them.
@@ -204,10 +206,12 @@ class Detection:
             return
         now = utcnow()
         findings = []
+        newest: datetime | None = None
         for item in value["batch"]:
             event = ref_from_json(item["e"])
             findings.extend(self.driver.apply(partition, item["k"], event, item["r"], now))
-        findings.extend(self.driver.settle(now - self.grace))
+            newest = event.time if newest is None else max(newest, event.time)
+        findings.extend(self.driver.settle(now - self.grace, newest))
         await self.publish_all(findings)
 
     async def publish_all(self, findings: list[Finding]) -> None:

@@ -191,14 +191,21 @@ class Driver:
                 self._dirty[slot] = entry
         return findings
 
-    def settle(self, now: datetime) -> list[Finding]:
-        """Sweep the states changed since the last commit that are due at `now` already.
+    def settle(self, now: datetime, newest: datetime | None) -> list[Finding]:
+        """Sweep the states changed since the last commit that are due already: at `now`, but
+        never past the batch's `newest` event time less the lateness (None: nothing applied).
 
         An old event (a backfill, a lagging producer) often brings a deadline or an expiry that
         has passed: swept here, in the batch that changed it, such a state is written once,
-        instead of written, swept at the next tick and written again. The same sweep as a tick
-        makes (`sweep`), only sooner; its findings belong to the batch.
+        instead of written, swept at the next tick and written again; its findings belong to the
+        batch. Not past `newest`: an event of the same input partition up to the lateness older
+        than that may come in the next batch and must find the state as it would have in
+        event-time order (a deal's kickoff must not find its handoff breached by the end of the
+        deal's own batch).
         """
+        if newest is None:
+            return []
+        now = min(now, newest - self.ruleset.lateness)
         findings: list[Finding] = []
         at = now.timestamp()
         rules = self.ruleset.rules

@@ -130,7 +130,7 @@ def test_a_state_due_when_its_batch_ends_is_swept_then_and_written_once(driver: 
     driver.keep_partitions([0])
     feed(driver, 0, closed())  # an old event: its kickoff deadline passed long ago
     late = T0 + 3 * DAY + MINUTE
-    assert [f.rule.id for f in driver.settle(late)] == [RULE]
+    assert [f.rule.id for f in driver.settle(late, late + HOUR)] == [RULE]  # newer events too
     driver.commit()
     assert writes == [SLOT]
     assert driver.sweep(0, late) == []  # the tick finds nothing left to do
@@ -141,7 +141,7 @@ def test_a_state_due_when_its_batch_ends_is_swept_then_and_written_once(driver: 
 def test_a_state_not_due_yet_is_left_to_the_ticks(driver: Driver) -> None:
     driver.keep_partitions([0])
     feed(driver, 0, closed())
-    assert driver.settle(T0 + HOUR) == []
+    assert driver.settle(T0 + HOUR, T0 + HOUR) == []
     driver.commit()
     assert driver.sweep(0, T0 + HOUR) == []
     assert driver.due.open[RULE] == 1
@@ -230,6 +230,21 @@ def test_settling_never_forgets_what_a_later_batch_of_a_backlog_still_matches(
     closed = event("support", "ticket.closed", at=closed_at, ticket_id="T-1")
     wall = T0 + 2 * HOUR  # both events are older than the rule's 30 minutes
     assert feed(driver, 0, replied) == []
-    driver.settle(wall)
+    driver.settle(wall, wall)
     driver.commit()
     assert "ticket-closed-while-customer-replying" in feed(driver, 0, closed)
+
+
+def test_settling_stops_at_the_batch_s_newest_event_less_the_lateness(driver: Driver) -> None:
+    """A backlog: the deal closed four days ago and, in the next batch, its kickoff a day later.
+    Settling the deal's batch at the wall clock would breach the handoff before the kickoff
+    arrives; in event-time order it never breaches."""
+    driver.keep_partitions([0])
+    feed(driver, 0, closed())
+    wall = T0 + 4 * DAY
+    assert driver.settle(wall, T0) == []  # the deal is the batch's newest event
+    driver.commit()
+    kickoff = event("onboarding", "kickoff.held", at=T0 + DAY, deal_id="d1")
+    assert feed(driver, 0, kickoff) == []
+    assert driver.settle(wall, T0 + DAY) == []
+    assert driver.due.breached[RULE] == 0
