@@ -17,23 +17,18 @@ import tracemalloc
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from faust.serializers import codecs
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from prometheus_client import CollectorRegistry
 
 from monitor.engine import Ruleset
+from monitor.engine.driver import DictStore, Driver
 from monitor.engine.stored import encode_stored, read_stored, slot_of
 from monitor.events import Event
-from monitor.metrics import Metrics
 from monitor.rules import load_rules
-from monitor.settings import Settings
-from streams.agents import Detection
 from streams.broker import EmbeddedBroker
 from tests.bench.report import write_section
 from tests.integration.harness import Deployment
@@ -59,15 +54,19 @@ def _deal(i: int, at: datetime) -> Event:
     )
 
 
-def detection() -> Detection:
-    """The worker's own glue over a plain dict as the table: states are encoded exactly as the
-    detect agent stores them."""
-    rules = load_rules([RULES]).rules
-    topo: Any = SimpleNamespace(state={})
-    found = Detection(topo, Settings(), Ruleset(rules), Metrics(CollectorRegistry()))
-    found.forget_partitions(range(PARTITIONS))
-    found._index_owned()  # the due index covers every partition, as on a worker owning them
-    return found
+class Glue:
+    """The worker's driver over a dict store: states are encoded exactly as a worker stores
+    them and sends them to its changelog."""
+
+    def __init__(self) -> None:
+        self.store = DictStore()
+        self.driver = Driver(Ruleset(load_rules([RULES]).rules), self.store)
+        self.driver.keep_partitions(range(PARTITIONS))
+
+    def table(self) -> dict[str, bytes]:
+        return {
+            slot: value for part in self.store.partitions.values() for slot, value in part.items()
+        }
 
 
 def changelog_record(slot: str, stored: bytes) -> tuple[bytes, bytes]:
@@ -76,27 +75,27 @@ def changelog_record(slot: str, stored: bytes) -> tuple[bytes, bytes]:
     return codecs.dumps("json", slot), stored
 
 
-def build(glue: Detection, count: int, at: datetime, first: int = 0) -> None:
+def build(glue: Glue, count: int, at: datetime, first: int = 0) -> None:
+    now = datetime.now(UTC)
     for i in range(first, first + count):
         event = _deal(i, at)
-        glue.apply(event.subject, i % PARTITIONS, event.model_dump(mode="json"), [RULE])
+        glue.driver.apply(i % PARTITIONS, event.subject, event.ref(), [RULE], now)
+        if i % 1000 == 999:
+            glue.driver.commit()  # a worker commits once per fetched batch
+    glue.driver.commit()
 
 
 def measure_bytes(count: int) -> tuple[float, float, float]:
     """(changelog bytes, table bytes in memory, table + due index bytes) per expectation."""
-    glue = detection()
     now = datetime.now(UTC)
-    build(glue, 200, now, first=10_000_000)  # warm caches (rule compilation, pydantic)
-    glue.topo.state.clear()
-    glue.due.clear()
-    glue.forget_partitions(range(PARTITIONS))
-    glue._index_owned()
+    build(Glue(), 200, now, first=10_000_000)  # warm caches (rule compilation, pydantic)
+    glue = Glue()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     build(glue, count, now)
     total = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    table = glue.topo.state
+    table = glue.table()
     assert len(table) == count and all(read_stored(v)["o"] == 1 for v in table.values())
     wire = sum(len(k) + len(v) for k, v in (changelog_record(s, x) for s, x in table.items()))
     # the table alone, as the memory store holds it after recovery (key decoded, value bytes)
@@ -115,13 +114,12 @@ def measure_bytes(count: int) -> tuple[float, float, float]:
 def templates() -> dict[bool, str]:
     """One changelog value per kind, pending (due in 3 days) or overdue (due a day ago), with
     placeholders for the partition, the event id and the customer."""
-    glue = detection()
     now, marker = datetime.now(UTC), 4242424
     out = {}
     for overdue in (False, True):
-        glue.topo.state.clear()
+        glue = Glue()
         build(glue, 1, now - timedelta(days=4) if overdue else now, first=marker)
-        stored = read_stored(glue.topo.state[slot_of(RULE, f"cust-{marker:07d}")])
+        stored = read_stored(glue.table()[slot_of(RULE, f"cust-{marker:07d}")])
         assert stored is not None
         text = encode_stored({**stored, "p": -9}).decode()
         text = text.replace(f"sim-5-{marker}", "\x00I").replace(f"cust-{marker:07d}", "\x00C")
@@ -216,7 +214,7 @@ customer, built with the engine and the detect agent's own table encoding.
 |---|---|---|
 | changelog record (JSON key + value) | **{wire:.0f}** | ≤ 500 ({500 / wire:.2f}x) |
 | in memory, table entry (as the memory store holds it: key and JSON bytes) | **{table:.0f}** | ≤ 500 ({500 / table:.2f}x) |
-| in memory as the detect agent builds it (table entry + due index; strings shared) | {total:.0f} | |
+| in memory as a worker builds it (store entry, due index and the driver's decoded-state cache, up to 200,000 states) | {total:.0f} | |
 
 Recovery: the `cx-state` changelog topic ({PARTITIONS} partitions) filled with aiokafka in
 the worker's format ({OVERDUE} of the states already overdue), then `cxmon run` (fast-start
