@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,30 @@ def waiver_rules(workdir: Path, *fields: str, more: str = "") -> Path:
     extra = "".join(f"    {line}\n" for line in fields)
     (rules / "waivers.yaml").write_text(f"version: 1\nrules:\n{WAIVED_FEE_CHARGED}{extra}{more}")
     return rules
+
+
+def waiver_and_charge(
+    customer: str, waived_at: datetime, *, fee: str = "late_fee", amount: int = 25
+) -> tuple[Event, Event]:
+    """The pair the rule of `waiver_rules` alerts on: support promises `customer` at `waived_at`
+    to waive `fee`, and billing charges that fee an hour later."""
+    waiver = Event(
+        id=f"w-{customer}",
+        source="support",
+        type="fee.waiver_promised",
+        time=waived_at,
+        subject=customer,
+        data={"fee_code": fee},
+    )
+    charge = Event(
+        id=f"c-{customer}",
+        source="billing",
+        type="invoice.charged",
+        time=waived_at + timedelta(hours=1),
+        subject=customer,
+        data={"fee_code": fee, "amount": amount},
+    )
+    return waiver, charge
 
 
 @dataclass
