@@ -168,7 +168,7 @@ class Driver:
 
     def sweep(self, partition: int, now: datetime) -> list[Finding]:
         """Fire due deadlines and expire state for the states of `partition` that are due."""
-        self._index_owned()
+        self.index_owned()
         self._index_changed()
         findings: list[Finding] = []
         rules = self.ruleset.rules
@@ -366,7 +366,7 @@ class Driver:
         self.due.clear()
         self._resweep = True
 
-    def _index_owned(self) -> None:
+    def index_owned(self) -> None:
         """Index the stored states of owned partitions not indexed yet, at most `INDEX_BATCH`
         per call: the rest at the next sweeps. A state changed meanwhile is indexed when it is
         written, and the pass leaves it alone."""
