@@ -12,8 +12,6 @@ topic's partitions in the same request. Responses keep the request order on each
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import signal
 import struct
 import subprocess
@@ -26,6 +24,7 @@ from types import TracebackType
 from aiokafka.protocol import produce
 
 from streams.broker import broker_binary, free_port, wait_until_answers
+from tests.integration.stopping import stop_group
 
 PRODUCE = 0
 MESSAGE_TOO_LARGE = 10
@@ -56,6 +55,22 @@ class RefusingBroker:
         return f"127.0.0.1:{self.port}"
 
     def __enter__(self) -> RefusingBroker:
+        try:
+            self._start()
+        except BaseException:
+            self._stop()  # whatever of it started
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop()
+
+    def _start(self) -> None:
         self._thread.start()
         serving = asyncio.run_coroutine_threadsafe(
             asyncio.start_server(self._connection, "127.0.0.1", self.port), self._loop
@@ -75,27 +90,17 @@ class RefusingBroker:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        try:
-            wait_until_answers(self.bootstrap)
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
+        wait_until_answers(self.bootstrap)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._process is not None and self._process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait()
+    def _stop(self) -> None:
+        """The broker by its process group, then the proxy."""
+        if self._process is not None:
+            stop_group(self._process, signal.SIGKILL)  # its data is the test's only
         if self._server is not None:
             self._server.close()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
 
     async def _connection(
         self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter

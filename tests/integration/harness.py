@@ -23,6 +23,7 @@ from kafka import KafkaConsumer, TopicPartition
 from monitor.events import Event
 from streams.broker import free_port
 from streams.producer import EventPublisher
+from tests.integration.stopping import stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIVED_FEE_CHARGED = """\
@@ -109,16 +110,7 @@ class WorkerProcess:
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 15.0) -> None:
         """Stop the process group; SIGKILL if it does not exit in time."""
-        if self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, sig)
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        except ProcessLookupError:
-            pass
+        stop_group(self.process, sig, timeout_s)
 
 
 @dataclass

@@ -3,8 +3,6 @@ group on a loopback port with its own log, awaited on `/-/ready`, stopped even o
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 import urllib.request
@@ -13,6 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, TypeVar
+
+from tests.integration.stopping import stop_group
 
 
 @dataclass
@@ -36,16 +36,7 @@ class Served:
 
     def stop(self) -> None:
         """Stop its process group; SIGKILL if it does not exit in time."""
-        if self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        except ProcessLookupError:
-            pass
+        stop_group(self.process, timeout_s=10)
 
     def wait_ready(self, timeout_s: float = 20.0) -> None:
         """Until `/-/ready` answers 200; fails with the log if it exits or the time runs out."""

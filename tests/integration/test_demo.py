@@ -12,20 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.integration.harness import ROOT, consecutive_free_ports
-
-
-def children_of(pid: int) -> list[int]:
-    """The direct children of a process (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
+from tests.integration.stopping import Child, alive, children_of, stop_demo
 
 
 def board_data(url: str) -> str:
@@ -35,14 +22,6 @@ def board_data(url: str) -> str:
             return str(response.read().decode())
     except OSError:
         return ""
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_demo_shows_alerts_and_two_sigterms_stop_every_process_it_started(tmp_path: Path) -> None:
@@ -71,7 +50,7 @@ def test_demo_shows_alerts_and_two_sigterms_stop_every_process_it_started(tmp_pa
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    started: list[int] = []
+    started: list[Child] = []
     try:
         deadline = time.monotonic() + 90
         # Billing's charges come as raw payment webhooks through sources/payments.yaml: this
@@ -104,12 +83,7 @@ def test_demo_shows_alerts_and_two_sigterms_stop_every_process_it_started(tmp_pa
             time.sleep(0.01)
         demo.send_signal(signal.SIGTERM)  # a second one during the shutdown (make forwards two)
         assert demo.wait(60) == 0
-        assert [pid for pid in started if alive(pid)] == []
+        assert [child for child in started if alive(child)] == []
         assert not list(tmp_path.glob("*-data")), "a process wrote into the demo's directory"
     finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
-        for pid in started:
-            if alive(pid):
-                os.killpg(pid, signal.SIGKILL)
+        stop_demo(demo, started)

@@ -15,6 +15,7 @@ from pathlib import Path
 from monitor.events import Event
 from monitor.events.codec import encode
 from tests.integration.harness import ROOT, Deployment, consecutive_free_ports
+from tests.integration.stopping import stop_demo
 
 RULE = """\
 version: 1
@@ -93,9 +94,7 @@ def test_demo_runs_my_rules_and_alerting_on_my_events_only(tmp_path: Path) -> No
         demo.send_signal(signal.SIGTERM)
         assert demo.wait(60) == 0
     finally:
-        if demo.poll() is None:
-            os.killpg(demo.pid, signal.SIGKILL)
-            demo.wait()
+        stop_demo(demo)
 
 
 def test_a_worker_creates_its_data_directory(deployment: Deployment, tmp_path: Path) -> None:
