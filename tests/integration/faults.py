@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
-from types import TracebackType
+from typing import Any
 
 from aiokafka.protocol import produce
 
@@ -62,12 +62,7 @@ class RefusingBroker:
             raise
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stop()
 
     def _start(self) -> None:
@@ -146,7 +141,9 @@ class RefusingBroker:
             await broker_out.drain()
             answers.put_nowait(None)
 
-    def _refusal(self, version: int, correlation: int, topics: list[tuple[str, list]]) -> bytes:
+    def _refusal(
+        self, version: int, correlation: int, topics: list[tuple[str, list[Any]]]
+    ) -> bytes:
         extra = (-1,) if version < 5 else (-1, -1)  # timestamp, and log start offset from v5
         answered = []
         for topic, partitions in topics:
@@ -154,7 +151,8 @@ class RefusingBroker:
             if code == MESSAGE_TOO_LARGE:
                 self.refused += len(partitions)
             answered.append((topic, [(p, code, -1, *extra) for p, _ in partitions]))
-        body = struct.pack(">i", correlation) + _RESPONSES[version](answered, 0).encode()
+        encoded: bytes = _RESPONSES[version](answered, 0).encode()  # aiokafka has no types
+        body = struct.pack(">i", correlation) + encoded
         return struct.pack(">i", len(body)) + body
 
     @staticmethod
