@@ -195,7 +195,8 @@ def _step(driver: Driver, event: EventRef, clock: datetime | None, emit: _Emit) 
     just_before = event.time - _TICK
     if clock is None or just_before > clock:
         clock = just_before
-        emit(driver.sweep(PARTITION, clock))
+        if driver.may_sweep(PARTITION, clock):  # most events: nothing is due yet
+            emit(driver.sweep(PARTITION, clock))
     for key, rule_ids in driver.routes(event).items():
         emit(driver.apply(PARTITION, key, event, rule_ids, event.time, catch_up=True))
     return clock

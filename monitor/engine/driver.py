@@ -18,14 +18,12 @@ Per batch, the contract is:
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from monitor.engine.admission import Admission
-from monitor.engine.due import DueIndex, next_due
+from monitor.engine.indexing import Cached, Indexing
 from monitor.engine.kinds import KINDS
 from monitor.engine.ruleset import Ruleset
 from monitor.engine.state import Finding, KeyState, state_text
@@ -42,28 +40,9 @@ _PARTITION_CACHE = 100_000
 # takeover of 200k states is spread over ticks instead of holding the event loop for tens of
 # seconds (measured: 15.7 s in one call after a reload, 8.9 s indexing after a start).
 SWEEP_BATCH = 500  # states swept per partition per call
-INDEX_BATCH = 2_000  # stored states indexed per call
 
 
-@dataclass(slots=True)
-class _Cached:
-    """A decoded state and what the store holds for its slot."""
-
-    partition: int
-    tag: str
-    state: KeyState
-    stored: str | None = None  # the state's JSON text as last written under `tag`
-    stored_partition: int = -1
-    exists: bool = False  # some value (maybe another rule's) is in the store under the slot
-    swept_at: datetime | None = None
-    due: float | None = None  # as last indexed: next sweep (None: never), open, breached,
-    waiting: int = 0  # and the deadline of the oldest open breach
-    breached: int = 0
-    oldest_breach: float | None = None
-    size: int = 0  # bytes of what the store holds under the slot (0: nothing)
-
-
-class Driver:
+class Driver(Indexing):
     """Routes events to rule+key states, applies and sweeps them, and commits them to a store.
 
     Not thread-safe: one per worker (or replay), used from one task.
@@ -79,7 +58,7 @@ class Driver:
         max_state_bytes: int | None = None,
         defer_forgetting: bool = False,
     ) -> None:
-        self.store = store
+        super().__init__(ruleset, store, lazy=defer_forgetting)
         self.partition_of_key = partition_of or (lambda _key: 0)
         self.cache_slots = cache_slots
         self.max_state_bytes = max_state_bytes
@@ -87,19 +66,7 @@ class Driver:
         # sweep that can only forget (`Kind.sweep_only_forgets`) is left to the next event that
         # touches the state, or not made at all; nothing is written, so nothing shows it.
         self.defer_forgetting = defer_forgetting
-        self.due = DueIndex()
-        self.owned: set[int] = set()
-        self._cache: dict[str, _Cached] = {}
-        self._dirty: dict[str, _Cached] = {}  # changed since the last commit
-        self._unindexed: dict[str, _Cached] = {}  # changed since the due index last saw them
         self._partitions: dict[str, int] = {}
-        self._resweep = False
-        self._indexing: dict[int, Iterator[tuple[str, bytes]]] = {}  # partitions being indexed
-        # States stored and their bytes, per partition: counted by the indexing pass, then
-        # kept up to date by every write (the table-size gauges).
-        self.stored: dict[int, list[int]] = {}
-        self.ruleset = ruleset
-        self._tags = {rule.id: rule.state_tag for rule in ruleset.rules.values()}
 
     # -- routing ---------------------------------------------------------------------------
 
@@ -157,14 +124,9 @@ class Driver:
             findings.extend(self.ruleset.step(rule, key, entry.state, event, now))
             entry.partition = partition
             entry.swept_at = None
-            self._dirty[slot] = self._unindexed[slot] = entry
+            self._dirty[slot] = entry
+            self._changed(rule_id, slot, entry)
         return findings
-
-    def _is_due(self, slot: str, entry: _Cached, now: datetime) -> bool:
-        if slot in self._unindexed:
-            self._index(slot, entry)
-        due = self.due.due_of(slot)
-        return due is not None and due <= now.timestamp()
 
     def sweep(self, partition: int, now: datetime) -> list[Finding]:
         """Fire due deadlines and expire state for the states of `partition` that are due."""
@@ -228,13 +190,13 @@ class Driver:
             unindexed[slot] = entry
         return findings
 
-    def _entry(self, partition: int, slot: str, tag: str) -> _Cached:
+    def _entry(self, partition: int, slot: str, tag: str) -> Cached:
         entry = self._cache.get(slot)
         if entry is not None and entry.tag == tag:
             return entry
         raw = self.store.get(partition, slot)
         stored = read_stored(raw)
-        entry = _Cached(partition, tag, KeyState(), exists=raw is not None, size=len(raw or b""))
+        entry = Cached(partition, tag, KeyState(), exists=raw is not None, size=len(raw or b""))
         # A state stored under another tag belongs to an earlier rule with another kind or key.
         if stored and stored.get("r") == tag:
             entry.state = KeyState.from_json(stored["s"])
@@ -244,33 +206,6 @@ class Driver:
         return entry
 
     # -- committing --------------------------------------------------------------------------
-
-    def _index_changed(self) -> None:
-        """Bring the due index up to date with the states changed since it last saw them."""
-        unindexed, self._unindexed = self._unindexed, {}
-        for slot, entry in unindexed.items():
-            self._index(slot, entry)
-
-    def _index(self, slot: str, entry: _Cached) -> None:
-        """Record when the state next needs a sweep, and its expectation counts."""
-        self._unindexed.pop(slot, None)
-        rule = self.ruleset.rules.get(split_slot(slot)[0])
-        state, partition = entry.state, entry.partition
-        if rule is None or state.is_empty():
-            self.due.remove(slot)
-            if not entry.exists:  # nothing stored to delete: forget it now
-                self._dirty.pop(slot, None)
-                self._cache.pop(slot, None)
-            return
-        due_at = next_due(rule, state, self.ruleset.lateness, entry.swept_at)
-        entry.due = due_at.timestamp() if due_at is not None else None  # None: never
-        entry.waiting, entry.breached, oldest = state.expectation_counts()
-        entry.oldest_breach = None if oldest is None else oldest.timestamp()
-        if self.due.covers(partition):
-            when = math.inf if entry.due is None else entry.due
-            self.due.set(
-                slot, partition, rule.id, when, entry.waiting, entry.breached, entry.oldest_breach
-            )
 
     def commit(self) -> int:
         """Write every state changed since the last commit to the store; returns how many."""
@@ -285,8 +220,9 @@ class Driver:
                     del self._cache[slot]
         return written
 
-    def _write(self, slot: str, entry: _Cached) -> int:
-        if slot in self._unindexed:
+    def _write(self, slot: str, entry: Cached) -> int:
+        if slot in self._unindexed or entry.stale:
+            entry.stale = False
             self._index(slot, entry)
         state, partition = entry.state, entry.partition
         if split_slot(slot)[0] not in self.ruleset.rules or state.is_empty():
@@ -320,7 +256,7 @@ class Driver:
         entry.size = len(raw)
         return 1
 
-    def _shrunk(self, slot: str, entry: _Cached, size: int) -> bool:
+    def _shrunk(self, slot: str, entry: Cached, size: int) -> bool:
         """Whether a state's record was over `max_state_bytes` and lost its oldest entries (counted
         as evictions) to fit: one record must stay small enough for the broker to take."""
         limit = self.max_state_bytes
@@ -360,73 +296,14 @@ class Driver:
         """Run a new rule set; states of rules whose tag is unchanged carry over. Every state is
         swept once under the new rules at the next sweep."""
         self.commit()
-        self.ruleset = ruleset
-        self._tags = {rule.id: rule.state_tag for rule in ruleset.rules.values()}
+        self._use(ruleset)
         self._cache.clear()
         self.due.clear()
         self._resweep = True
 
-    def index_owned(self) -> None:
-        """Index the stored states of owned partitions not indexed yet, at most `INDEX_BATCH`
-        per call: the rest at the next sweeps. A state changed meanwhile is indexed when it is
-        written, and the pass leaves it alone."""
-        for partition in self.owned:
-            if not self.due.covers(partition):
-                self.due.cover(partition)
-                self._indexing[partition] = iter(self.store.items(partition))
-                self.stored[partition] = [0, 0]
-        budget = INDEX_BATCH
-        for partition, pending in list(self._indexing.items()):
-            if partition not in self.owned:
-                del self._indexing[partition]
-                continue
-            counts = self.stored.setdefault(partition, [0, 0])
-            for slot, raw in pending:
-                budget -= 1
-                counts[0] += 1
-                counts[1] += len(raw)
-                if self.due.due_of(slot) is None:
-                    self._index_stored(partition, slot, raw)
-                if budget <= 0:
-                    return
-            del self._indexing[partition]
-        self._resweep = False
-
-    def _index_stored(self, partition: int, slot: str, raw: bytes) -> None:
-        stored = read_stored(raw)
-        if stored:
-            due = stored.get("d", -math.inf) if not self._resweep else -math.inf
-            due = math.inf if due is None else due
-            rule_id = split_slot(slot)[0]
-            self.due.set(
-                slot,
-                partition,
-                rule_id,
-                due,
-                stored.get("o", 0),
-                stored.get("b", 0),
-                stored.get("w"),
-            )
-
     def states(self) -> Iterable[tuple[str, KeyState]]:
         """The decoded states held, by slot (all of them, when nothing was evicted)."""
         return [(slot, e.state) for slot, e in self._cache.items() if not e.state.is_empty()]
-
-    def _count(self, partition: int, entries: int, size: int) -> None:
-        """A write's change to the table size, once the partition's count has begun."""
-        counts = self.stored.get(partition)
-        if counts is not None:
-            counts[0] += entries
-            counts[1] += size
-
-    def table_size(self) -> tuple[int, int]:
-        """(states, bytes) stored for the partitions this worker owns."""
-        owned = [c for p, c in self.stored.items() if p in self.owned]
-        return sum(c[0] for c in owned), sum(c[1] for c in owned)
-
-    def open_counts(self) -> tuple[Mapping[str, int], Mapping[str, int]]:
-        """Open and breached expectations per rule, over the indexed partitions."""
-        return self.due.open, self.due.breached
 
 
 def _shape(state: KeyState) -> tuple[Any, ...]:

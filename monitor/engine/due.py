@@ -186,6 +186,13 @@ class DueIndex:
         entry = self._entries.get(slot)
         return None if entry is None else entry.due
 
+    def has_due(self, partition: int, now: float) -> bool:
+        """Whether `pop_due(partition, now)` may return something (a stale heap entry counts)."""
+        heap = self._heaps.get(partition)
+        if not heap:
+            return False
+        return heap[0][0] <= now
+
     def pop_due(self, partition: int, now: float, limit: int | None = None) -> list[str]:
         """The slots of `partition` due at `now`, each once (at most `limit`: the others stay
         due for the next call); they are set again when stored."""

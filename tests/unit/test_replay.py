@@ -253,6 +253,9 @@ class SweepEverything(Driver):
     def _is_due(self, slot: str, entry: Any, now: datetime) -> bool:
         return True
 
+    def may_sweep(self, partition: int, now: datetime) -> bool:
+        return True
+
 
 def test_sweeping_only_due_states_finds_what_sweeping_everything_finds(
     monkeypatch: pytest.MonkeyPatch,

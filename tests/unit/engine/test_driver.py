@@ -248,3 +248,41 @@ def test_settling_stops_at_the_batch_s_newest_event_less_the_lateness(driver: Dr
     assert feed(driver, 0, kickoff) == []
     assert driver.settle(wall, T0 + DAY) == []
     assert driver.due.breached[RULE] == 0
+
+
+WAIVED = "billing-charges-waived-fee"  # contradiction: its sweep only forgets
+
+
+def test_replay_works_out_a_forget_only_state_s_due_time_when_an_event_touches_it(
+    shipped_rules: list[CompiledRule],
+) -> None:
+    lazy = Driver(Ruleset(shipped_rules), DictStore(), defer_forgetting=True)
+    lazy.keep_partitions([0])
+    assert lazy.may_sweep(0, T0)  # nothing indexed yet: the first sweep covers the partition
+    lazy.sweep(0, T0)
+    waiver = event("support", "fee.waiver_promised", fee_code="late_fee")
+    for key, ids in lazy.routes(waiver.ref()).items():
+        lazy.apply(0, key, waiver.ref(), ids, waiver.time, catch_up=True)
+    slot = slot_of(WAIVED, "c1")
+    # Never in the due index, and no sweep is due for it: the clock skips it.
+    assert lazy.due.due_of(slot) is None
+    assert not lazy.may_sweep(0, T0 + 400 * DAY)
+    entry = lazy._cache[slot]
+    expected = next_due(lazy.ruleset.rules[WAIVED], entry.state, lazy.ruleset.lateness)
+    assert expected is not None
+    # An event touching it works the due time out from the state as the event left it.
+    assert not lazy._is_due(slot, entry, expected - MINUTE)
+    assert entry.due == expected.timestamp()
+    assert lazy._is_due(slot, entry, expected)
+
+
+def test_may_sweep_is_false_only_when_a_sweep_would_find_nothing(driver: Driver) -> None:
+    driver.keep_partitions([0])
+    driver.sweep(0, T0)
+    feed(driver, 0, closed())
+    due = next_due(driver.ruleset.rules[RULE], driver._cache[SLOT].state, driver.ruleset.lateness)
+    assert due is not None
+    assert not driver.may_sweep(0, due - MINUTE)
+    assert driver.sweep(0, due - MINUTE) == []
+    assert driver.may_sweep(0, due)
+    assert [f.rule.id for f in driver.sweep(0, due)] == [RULE]

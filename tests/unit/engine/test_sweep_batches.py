@@ -10,6 +10,7 @@ import pytest
 
 from monitor.engine import Ruleset
 from monitor.engine import driver as driver_module
+from monitor.engine import indexing as indexing_module
 from monitor.engine.driver import DictStore, Driver
 from monitor.events import Event
 from monitor.rules import load_rules
@@ -21,7 +22,7 @@ def test_overdue_states_are_indexed_and_swept_a_batch_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(driver_module, "SWEEP_BATCH", 7)
-    monkeypatch.setattr(driver_module, "INDEX_BATCH", 11)
+    monkeypatch.setattr(indexing_module, "INDEX_BATCH", 11)
     rules = load_rules([RULES]).rules
     now = datetime.now(UTC)
     store = DictStore()
