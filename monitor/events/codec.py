@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
@@ -29,6 +31,7 @@ _FORMAT = JSONFormat()
 _REQUIRED = ("id", "source", "type", "time", "subject")
 _PLAIN_KEYS = frozenset({*_REQUIRED, "specversion", "datacontenttype", "data"})
 # RFC 3339 as producers write it; both `datetime.fromisoformat` and the SDK's parser read it alike.
+_WIDE = 2.0**63  # orjson reads integers within 64 bits exactly, wider ones as floats
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
 
 Headers = Mapping[str, bytes] | Iterable[tuple[str, bytes]]
@@ -122,35 +125,64 @@ def decode_ref(
 
 
 def _plain_ref(value: bytes, chars: int, max_depth: int, max_items: int) -> EventRef | None:
-    """The event of a common record (see `decode_ref`), or None: `decode` must judge it."""
+    """The event of a common record (see `decode_ref`), or None: `decode` must judge it.
+
+    Parsed with orjson, ~4x faster than `json` on these records; on any orjson error the record
+    is parsed again with `json`, the reference (orjson refuses NaN, Infinity, numbers that
+    overflow a double and lone surrogates, which `json` reads). orjson reads an integer beyond
+    64 bits as a float, without an error, so a record whose `data` holds a float that large goes
+    to `decode`, which reads it with `json`. Duplicate keys: both keep the last value where the
+    first stood.
+    """
     try:
-        parsed = json.loads(value.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return None
+        parsed = orjson.loads(value)
+        wide = _WIDE
+    except Exception:  # whatever orjson refuses, `json` judges as always
+        try:
+            parsed = json.loads(value.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            return None
+        wide = math.inf
     if type(parsed) is not dict or not _PLAIN_KEYS.issuperset(parsed):
         return None
     get = parsed.get
-    attributes: tuple[Any, ...] = get("id"), get("source"), get("type"), get("subject"), get("time")
-    data = get("data")
+    id_, source, type_, subject, time = (
+        get("id"),
+        get("source"),
+        get("type"),
+        get("subject"),
+        get("time"),
+    )
     if (
-        get("specversion") != "1.0"
+        type(id_) is not str
+        or type(source) is not str
+        or type(type_) is not str
+        or type(subject) is not str
+        or type(time) is not str
+        or not (0 < len(id_) <= chars and 0 < len(source) <= chars)
+        or not (0 < len(type_) <= chars and 0 < len(subject) <= chars)
+        or get("specversion") != "1.0"
         or get("datacontenttype", "application/json") != "application/json"
-        or not all(type(a) is str and 0 < len(a) <= chars for a in attributes[:4])
-        or type(attributes[4]) is not str
-        or not _RFC3339.fullmatch(attributes[4])
+        or not _RFC3339.fullmatch(time)
     ):
         return None
+    data = get("data")
     if data is None:
         data = {}
     elif type(data) is not dict or len(data) > max_items or max_depth < 1:
         return None
-    elif any(type(v) is dict or type(v) is list for v in data.values()):
-        return None  # nested: `decode` measures it
+    else:
+        for item in data.values():
+            kind = type(item)
+            if kind is dict or kind is list:
+                return None  # nested: `decode` measures it
+            if kind is float and not -wide < item < wide:
+                return None  # maybe an integer beyond 64 bits that orjson made a float
     try:
-        moment = datetime.fromisoformat(attributes[4]).astimezone(UTC)
+        moment = datetime.fromisoformat(time).astimezone(UTC)
     except (ValueError, OverflowError):
         return None
-    return EventRef(attributes[0], attributes[1], attributes[2], moment, attributes[3], data)
+    return EventRef(id_, source, type_, moment, subject, data)
 
 
 def data_depth(value: Any) -> int:

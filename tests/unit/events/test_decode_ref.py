@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from monitor.events import Rejected
+from monitor.events import Rejected, codec
 from monitor.events.codec import decode, decode_ref, encode_binary
 from tests.unit.conftest import event
 
@@ -42,6 +45,21 @@ RECORDS = [
     BASE % ("2026-05-01T09:00:00Z", '{"a": "\\ud800"}'),  # a lone surrogate, as json reads it
     BASE % ("9999-12-31T23:59:59-01:00", "{}"),  # out of range once in UTC
     BASE % ("2026-02-30T09:00:00Z", "{}"),  # not a date
+    # where orjson (the plain pass's parser) and json differ: each must come out as json reads it
+    BASE % ("2026-05-01T09:00:00Z", '{"u64": 18446744073709551615, "i64": -9223372036854775808}'),
+    BASE % ("2026-05-01T09:00:00Z", '{"big": 18446744073709551616}'),  # orjson: a float
+    BASE % ("2026-05-01T09:00:00Z", '{"small": -9223372036854775809}'),  # orjson: a float
+    BASE
+    % ("2026-05-01T09:00:00Z", '{"wide": 1e19, "tiny": -1e-400, "max": 1.7976931348623157e308}'),
+    BASE % ("2026-05-01T09:00:00Z", '{"over": 1e400}'),  # orjson refuses; json reads inf
+    BASE % ("2026-05-01T09:00:00Z", '{"a": NaN}'),
+    BASE % ("2026-05-01T09:00:00Z", '{"a": "\\udc00x", "b": "\\ud83d\\ude00"}'),  # lone low, a pair
+    BASE % ("2026-05-01T09:00:00Z", '{"a": {"nested": 1}, "a": 2}'),  # duplicate: last wins
+    BASE.replace('"subject":"c1"', '"subject":"c1","subject":"c2"')
+    % ("2026-05-01T09:00:00Z", "{}"),
+    BASE % ("2026-05-01T09:00:00Z", '{"nul": "\\u0000", "ctl": "\x01"}'),  # raw control char
+    BASE % ("2026-05-01T09:00:00Z", '{"a": ' + "[" * 3000 + "]" * 3000 + "}"),  # beyond any depth
+    "\ufeff" + BASE % ("2026-05-01T09:00:00Z", "{}"),  # a byte order mark
 ]
 
 
@@ -61,6 +79,46 @@ def test_structured_record_decodes_as_decode_does(record: str) -> None:
     assert got == expected
     if expected[0] != "rejected":
         assert decode_ref(raw) == decode(raw).ref()
+
+
+def stdlib_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every orjson parse fail, so the plain pass reads records with `json` alone."""
+
+    def refuse(_value: Any) -> Any:
+        raise orjson.JSONDecodeError("refused by the test", "", 0)
+
+    monkeypatch.setattr(codec.orjson, "loads", refuse)
+
+
+@pytest.mark.parametrize("record", RECORDS)
+def test_orjson_reads_every_record_as_json_does(
+    record: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = record.encode("utf-8", "surrogatepass")
+    fast = outcome(decode_ref, raw)
+    stdlib_only(monkeypatch)
+    assert outcome(decode_ref, raw) == fast  # the same event (types too, via repr) or rejection
+
+
+# JSON texts of scalars, including those where orjson and json differ
+SCALARS = st.one_of(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text()).map(json.dumps),
+    st.integers(min_value=2**62, max_value=2**66).map(str),
+    st.integers(min_value=-(2**66), max_value=-(2**62)).map(str),
+    st.text().map(lambda text: json.dumps(text, ensure_ascii=False)),
+    st.sampled_from(["1e400", "-1e400", "1E19", "-0.0", "0.1e1", '"\\ud800"', '"\\udfff"']),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=8), SCALARS, max_size=6))
+def test_orjson_reads_any_flat_data_as_json_does(data: dict[str, str]) -> None:
+    body = "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in data.items()) + "}"
+    raw = (BASE % ("2026-05-01T09:00:00Z", body)).encode("utf-8", "surrogatepass")
+    fast = outcome(decode_ref, raw)
+    with pytest.MonkeyPatch.context() as patch:
+        stdlib_only(patch)
+        assert outcome(decode_ref, raw) == fast
 
 
 def test_big_integers_nan_and_duplicate_keys_stay_as_json_reads_them() -> None:
