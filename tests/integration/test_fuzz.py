@@ -102,9 +102,9 @@ def test_malformed_records_are_all_dead_lettered_and_valid_ones_still_alert(
     sent = Counter(value for value, _, _ in records)
     assert Counter(r.value for r in dead) == sent  # each malformed record, once
     allowed: dict[bytes, set[str]] = {}
-    for value, _, reasons in records:
-        allowed.setdefault(value, set()).update(reasons)
-    reasons = Counter()
+    for value, _, possible in records:
+        allowed.setdefault(value, set()).update(possible)
+    reasons: Counter[str] = Counter()
     for record in dead:
         reason = dict(record.headers)["cx_reject_reason"].decode()
         assert reason in allowed[record.value], (record.value[:80], reason)
