@@ -54,10 +54,15 @@ def waiver_rules(workdir: Path, *fields: str, more: str = "") -> Path:
 
 
 def waiver_and_charge(
-    customer: str, waived_at: datetime, *, fee: str = "late_fee", amount: int = 25
+    customer: str,
+    waived_at: datetime,
+    *,
+    after: timedelta = timedelta(hours=1),
+    fee: str = "late_fee",
+    amount: int = 25,
 ) -> tuple[Event, Event]:
-    """The pair the rule of `waiver_rules` alerts on: support promises `customer` at `waived_at`
-    to waive `fee`, and billing charges that fee an hour later."""
+    """The pair `waiver_rules` and the shipped pack alert on: support promises `customer` at
+    `waived_at` to waive `fee`, and billing charges that fee `after` that."""
     waiver = Event(
         id=f"w-{customer}",
         source="support",
@@ -70,7 +75,7 @@ def waiver_and_charge(
         id=f"c-{customer}",
         source="billing",
         type="invoice.charged",
-        time=waived_at + timedelta(hours=1),
+        time=waived_at + after,
         subject=customer,
         data={"fee_code": fee, "amount": amount},
     )

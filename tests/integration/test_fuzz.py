@@ -14,7 +14,13 @@ from kafka import KafkaProducer
 
 from monitor.events import Event
 from monitor.events.codec import encode
-from tests.integration.harness import CHARGED_MESSAGE, Deployment, WorkerProcess, waiver_rules
+from tests.integration.harness import (
+    CHARGED_MESSAGE,
+    Deployment,
+    WorkerProcess,
+    waiver_and_charge,
+    waiver_rules,
+)
 from tests.integration.malformed import generate
 
 pytestmark = pytest.mark.integration
@@ -27,30 +33,11 @@ MAX_DEPTH = 32
 
 def valid_events(now: datetime) -> tuple[list[Event], list[Event]]:
     """A waiver then a charge of the same fee for each customer: one alert each."""
-    waivers, charges = [], []
-    for n in range(CUSTOMERS):
-        customer = f"valid-{n:02d}"
-        waivers.append(
-            Event(
-                id=f"w{n}",
-                source="support",
-                type="fee.waiver_promised",
-                time=now - timedelta(hours=2) + timedelta(seconds=n),
-                subject=customer,
-                data={"fee_code": "late_fee"},
-            )
-        )
-        charges.append(
-            Event(
-                id=f"c{n}",
-                source="billing",
-                type="invoice.charged",
-                time=now - timedelta(hours=1) + timedelta(seconds=n),
-                subject=customer,
-                data={"fee_code": "late_fee", "amount": 25},
-            )
-        )
-    return waivers, charges
+    pairs = [
+        waiver_and_charge(f"valid-{n:02d}", now - timedelta(hours=2) + timedelta(seconds=n))
+        for n in range(CUSTOMERS)
+    ]
+    return [waiver for waiver, _ in pairs], [charge for _, charge in pairs]
 
 
 def scrape_rejected(worker: WorkerProcess) -> dict[str, float]:

@@ -14,34 +14,12 @@ import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
-from monitor.events import Event
 from monitor.events.codec import encode, encode_binary
-from tests.integration.harness import Deployment
+from tests.integration.harness import Deployment, waiver_and_charge
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime.now(UTC)
-
-
-def _conflict(customer: str, at: datetime) -> list[Event]:
-    waiver = Event(
-        id=f"w-{customer}",
-        source="support",
-        type="fee.waiver_promised",
-        time=at,
-        subject=customer,
-        data={"fee_code": "late_fee"},
-    )
-    charge = waiver.model_copy(
-        update={
-            "id": f"b-{customer}",
-            "source": "billing",
-            "type": "invoice.charged",
-            "time": at + timedelta(minutes=5),
-            "data": {"fee_code": "late_fee", "amount": 10},
-        }
-    )
-    return [waiver, charge]
 
 
 def _cxmon(deployment: Deployment, topic: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -66,7 +44,7 @@ def history(deployment: Deployment) -> str:
     admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
     admin.close()
     producer = KafkaProducer(bootstrap_servers=deployment.bootstrap, linger_ms=5)
-    old = _conflict("c-old", NOW - timedelta(days=3))
+    old = waiver_and_charge("c-old", NOW - timedelta(days=3), after=timedelta(minutes=5))
     for event in [*old, old[1]]:
         producer.send(
             topic,
@@ -74,7 +52,7 @@ def history(deployment: Deployment) -> str:
             key=event.subject.encode(),
             timestamp_ms=int(event.time.timestamp() * 1000),
         )
-    for event in _conflict("c-new", NOW - timedelta(hours=1)):
+    for event in waiver_and_charge("c-new", NOW - timedelta(hours=1), after=timedelta(minutes=5)):
         headers, value = encode_binary(event)
         producer.send(
             topic,

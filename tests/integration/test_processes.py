@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.events import Event
-from tests.integration.harness import Deployment, publish
+from tests.integration.harness import Deployment, publish, waiver_and_charge
 
 pytestmark = pytest.mark.integration
 RULES = Path(__file__).resolve().parents[2] / "rules"
@@ -19,26 +19,6 @@ RULES = Path(__file__).resolve().parents[2] / "rules"
 def _scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         return str(response.read().decode())
-
-
-def _waiver_and_charge(customer: str, now: datetime) -> list[Event]:
-    waiver = Event(
-        id=f"w-{customer}",
-        source="support",
-        type="fee.waiver_promised",
-        time=now - timedelta(hours=2),
-        subject=customer,
-        data={"fee_code": "late_fee"},
-    )
-    charge = Event(
-        id=f"b-{customer}",
-        source="billing",
-        type="invoice.charged",
-        time=now - timedelta(hours=1),
-        subject=customer,
-        data={"fee_code": "late_fee", "amount": 25},
-    )
-    return [waiver, charge]
 
 
 def _time(event: Event) -> datetime:
@@ -53,7 +33,8 @@ def test_two_processes_share_the_partitions_and_stop_together(deployment: Deploy
         pages = [_scrape(group.metrics_port), _scrape(group.metrics_port + 1)]
         assert all("cxmon_worker_ready 1.0" in page for page in pages), group.log()
         # in event-time order: within a partition a charge would make a later-sent waiver late
-        events = sorted((e for c in customers for e in _waiver_and_charge(c, now)), key=_time)
+        waived_at = now - timedelta(hours=2)
+        events = sorted((e for c in customers for e in waiver_and_charge(c, waived_at)), key=_time)
         publish(deployment, *events)
         alerts = deployment.alerts(expect=len(customers), timeout_s=60)
         assert sorted(a["key"] for a in alerts) == customers

@@ -13,32 +13,15 @@ from pathlib import Path
 import pytest
 
 from monitor.events import Event
-from tests.integration.harness import Deployment, WorkerProcess, publish
+from tests.integration.harness import Deployment, WorkerProcess, publish, waiver_and_charge
 
 pytestmark = pytest.mark.integration
 RULES = Path(__file__).resolve().parents[2] / "rules"
 
 
-def _waiver_and_charge(customer: str, fee: str = "late_fee") -> list[Event]:
-    now = datetime.now(UTC)
-    return [
-        Event(
-            id=f"w-{customer}",
-            source="support",
-            type="fee.waiver_promised",
-            time=now - timedelta(minutes=2),
-            subject=customer,
-            data={"fee_code": fee},
-        ),
-        Event(
-            id=f"b-{customer}",
-            source="billing",
-            type="invoice.charged",
-            time=now - timedelta(minutes=1),
-            subject=customer,
-            data={"fee_code": fee, "amount": 10},
-        ),
-    ]
+def _waiver_and_charge(customer: str, fee: str = "late_fee") -> tuple[Event, Event]:
+    waived_at = datetime.now(UTC) - timedelta(minutes=2)
+    return waiver_and_charge(customer, waived_at, after=timedelta(minutes=1), fee=fee, amount=10)
 
 
 def _metric(worker: WorkerProcess, name: str, labels: str) -> float:

@@ -9,31 +9,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient
 
-from monitor.events import Event
-from tests.integration.harness import Deployment, publish
+from tests.integration.harness import Deployment, publish, waiver_and_charge
 
 pytestmark = pytest.mark.integration
 RULES = Path(__file__).resolve().parents[2] / "rules"
-
-
-def _waiver_then_charge(customer: str, at: datetime) -> list[Event]:
-    waiver = Event(
-        id=f"w-{customer}",
-        source="support",
-        type="fee.waiver_promised",
-        time=at,
-        subject=customer,
-        data={"fee_code": "late_fee"},
-    )
-    charge = Event(
-        id=f"c-{customer}",
-        source="billing",
-        type="invoice.charged",
-        time=at + timedelta(minutes=1),
-        subject=customer,
-        data={"fee_code": "late_fee", "amount": 25},
-    )
-    return [waiver, charge]
 
 
 def _committed(deployment: Deployment, topic: str) -> int:
@@ -49,7 +28,7 @@ def _committed(deployment: Deployment, topic: str) -> int:
 def test_sigterm_commits_offsets_and_flushes_alerts(deployment: Deployment) -> None:
     now = datetime.now(UTC) - timedelta(minutes=2)
     customers = [f"term-{i}" for i in range(12)]
-    events = [e for c in customers for e in _waiver_then_charge(c, now)]
+    events = [e for c in customers for e in waiver_and_charge(c, now, after=timedelta(minutes=1))]
     with deployment.worker(RULES) as worker:
         publish(deployment, *events)
         alerts = deployment.alerts(expect=len(customers), timeout_s=30, quiet_s=1)
