@@ -76,9 +76,10 @@ class Settings(BaseSettings):
         "per-record hand-off)",
     )
     producer_linger_ms: float = Field(
-        default=5.0,
+        default=0.0,
         ge=0,
-        description="how long a worker gathers records into one produce request (state, alerts)",
+        description="how long a worker holds alerts and changelog batches to gather more into "
+        "one produce request (0: sent at once; a batch's states go out together regardless)",
     )
     max_event_bytes: int = Field(
         default=256 * 1024, gt=0, description="larger records are rejected as too_large"
