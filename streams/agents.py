@@ -201,8 +201,9 @@ class Detection:
         value = record.value
         partition = record.message.partition
         if "tick" in value:
+            # The open-expectation gauges are set once per tick, by `forget_partitions`: set
+            # here, after each partition's sweep, they were computed once per owned partition.
             await self.publish_all(self.driver.sweep(partition, utcnow() - self.grace))
-            update_open_gauges(self.driver, self.metrics)
             return
         now = utcnow()
         findings = []
@@ -276,7 +277,8 @@ class Detection:
         return True
 
     def forget_partitions(self, kept: Iterable[int]) -> None:
-        """Keep the partitions this worker owns now; forget what it held of the others."""
+        """Keep the partitions this worker owns now; forget what it held of the others. Sets
+        the open-expectation and state-size gauges (once per tick)."""
         self.driver.keep_partitions(kept)
         update_open_gauges(self.driver, self.metrics)
 
