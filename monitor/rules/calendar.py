@@ -26,8 +26,11 @@ class BusinessCalendar:
     def _working(self, day: date) -> bool:
         return day.weekday() in self.weekdays and day not in self.holidays
 
+    # Pure, and asked again and again for the same held event (each time its state is indexed).
+    @functools.lru_cache(maxsize=16_384)  # noqa: B019  # calendars live as long as the process
     def add(self, moment: datetime, amount: timedelta) -> datetime:
-        """The instant when `amount` of business time has passed after `moment`."""
+        """The instant when `amount` of business time has passed after `moment` (depends only
+        on the instant `moment` is, not on its zone)."""
         local = moment.astimezone(self.zone)
         remaining = amount
         day = local.date()

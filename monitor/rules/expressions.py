@@ -157,6 +157,9 @@ class Flat:
 
     program: Any
     reads: tuple[tuple[str, str, str, str | None], ...]
+    # Results by bound values: CEL is pure, and one execution costs ~5-12 us whatever the
+    # expression, while many events repeat the same values (a fee code, a priority).
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 def flatten(text: str, needs: Mapping[str, Needs]) -> Flat | None:
@@ -199,6 +202,24 @@ def flatten(text: str, needs: Mapping[str, Needs]) -> Flat | None:
     return Flat(program, reads)
 
 
+_MISSING = object()
+_MEMO_SIZE = 4096  # results remembered per condition
+# Values (and results) remembered by value: immutable, and equal only when CEL sees them alike
+# once their type is part of the key. Floats only when not zero (0.0 == -0.0); datetimes not
+# at all (equal instants in other zones are not alike to `getHours`); lists and maps not at all.
+_MEMO_VALUES = frozenset({str, int, bool, type(None)})
+_MEMO_RESULTS = frozenset({str, int, bool, float, type(None)})
+
+
+def _memo_key(bound: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The memo key of bound values (names, values and their types), or None: not memoised."""
+    for value in bound.values():
+        kind = type(value)
+        if kind not in _MEMO_VALUES and (kind is not float or value == 0.0):
+            return None
+    return (*bound.items(), *map(type, bound.values()))
+
+
 @dataclass(frozen=True)
 class Condition:
     """A compiled CEL condition; true only when the expression yields boolean true."""
@@ -220,27 +241,11 @@ class Condition:
 
     def value_for(self, events: Mapping[str, Any]) -> Any:
         """The expression's value with events bound by name, converting only what is read."""
-        flat = self.flat
-        if flat is not None:
-            bound: dict[str, Any] = {}
-            for variable, name, field_name, key in flat.reads:
-                event = events.get(name)
-                if event is None:
-                    continue
-                if field_name == "has":
-                    bound[variable] = key in event.data
-                elif key is not None:
-                    data = event.data
-                    if key in data:
-                        bound[variable] = data[key]
-                elif field_name == "department":
-                    bound[variable] = event.department
-                else:
-                    bound[variable] = getattr(event, field_name)
-            try:
-                return flat.program.execute(bound)
-            except (KeyError, TypeError, ValueError, RuntimeError, OverflowError):
-                pass  # evaluate the original below, so the error names the original field
+        if self.flat is not None:
+            value = _flat_value(self.flat, events)
+            if value is not _MISSING:
+                return value
+            # an error: evaluate the original below, so the error names the original field
         views = {
             name: needs.view(events[name]) for name, needs in self.needs.items() if name in events
         }
@@ -252,3 +257,38 @@ class Condition:
             return self.program.execute(dict(bindings))
         except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
             raise EvaluationError(f"{self.text!r}: {exc}") from None
+
+
+def _flat_value(flat: Flat, events: Mapping[str, Any]) -> Any:
+    """The flat form's value for the events (`_MISSING` when it fails), remembered by the
+    values it read where they can be."""
+    bound: dict[str, Any] = {}
+    for variable, name, field_name, key in flat.reads:
+        event = events.get(name)
+        if event is None:
+            continue
+        if field_name == "has":
+            bound[variable] = key in event.data
+        elif key is not None:
+            data = event.data
+            if key in data:
+                bound[variable] = data[key]
+        elif field_name == "department":
+            bound[variable] = event.department
+        else:
+            bound[variable] = getattr(event, field_name)
+    memo = flat.memo
+    memo_key = _memo_key(bound)
+    if memo_key is not None:
+        known = memo.get(memo_key, _MISSING)
+        if known is not _MISSING:
+            return known
+    try:
+        value = flat.program.execute(bound)
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError):
+        return _MISSING
+    if memo_key is not None and type(value) in _MEMO_RESULTS:
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[memo_key] = value
+    return value

@@ -3,7 +3,7 @@ lives exactly as long as its window, however the sweeps fall."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -13,7 +13,7 @@ from monitor.config.fields import WEEKDAYS
 from monitor.engine import Ruleset
 from monitor.events import Event
 from monitor.rules import load_rules
-from monitor.rules.calendar import Window, build_calendar
+from monitor.rules.calendar import BusinessCalendar, Window, build_calendar
 from tests.unit.engine.harness import EngineHarness
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata"]
@@ -45,6 +45,19 @@ def calendars(draw: st.DrawFn) -> Window:
 def test_a_business_window_never_outlasts_the_horizon(window: Window, minute: int) -> None:
     start = datetime(2025, 12, 1, tzinfo=UTC) + timedelta(minutes=minute)
     assert window.deadline(start) - start <= window.horizon
+
+
+@settings(max_examples=50, deadline=None)
+@given(calendars(), st.integers(min_value=0, max_value=800 * 24 * 60))
+def test_a_remembered_deadline_is_the_one_worked_out_for_the_same_instant(
+    window: Window, minute: int
+) -> None:
+    start = datetime(2025, 12, 1, tzinfo=UTC) + timedelta(minutes=minute)
+    assert window.calendar is not None
+    fresh = BusinessCalendar.add.__wrapped__(window.calendar, start, window.span)
+    elsewhere = start.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    assert window.deadline(start) == fresh == window.deadline(elsewhere) == window.deadline(start)
+    assert window.deadline(elsewhere).tzinfo is UTC
 
 
 RULE = """\

@@ -55,3 +55,31 @@ def test_flat_form_agrees_with_the_expression(text: str) -> None:
 )
 def test_whole_events_and_indexing_are_not_flattened(text: str) -> None:
     assert Condition.build(text).flat is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "string(then.data.x)",
+        "then.data.x == 1",
+        "then.data.x == true",
+        "1.0 / then.data.x < 0.0",
+        "then.data.x in ['1', 1]",
+    ],
+)
+def test_remembered_results_tell_apart_values_python_holds_equal(text: str) -> None:
+    condition = Condition.build(text)
+    assert condition.flat is not None
+    values: list[Any] = [1, True, 1.0, 0, False, 0.0, -0.0, "1", None, 2**70, float("nan")]
+
+    def typed(run: Any) -> Any:
+        got = outcome(run)
+        return type(got), repr(got)
+
+    for _ in range(2):  # the second round comes from the remembered results
+        for value in values:
+            event = EventRef("1", "s", "t", T0, "c", {"x": value})
+            assert typed(lambda e=event: condition.value_for({"then": e})) == typed(
+                lambda e=event: condition.value({"then": e.to_cel()})
+            ), value
+    assert condition.flat.memo  # some were remembered
