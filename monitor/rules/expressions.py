@@ -211,11 +211,16 @@ _MEMO_VALUES = frozenset({str, int, bool, type(None)})
 _MEMO_RESULTS = frozenset({str, int, bool, float, type(None)})
 
 
+_MEMO_CHARS = 128  # longer strings are not remembered: 4096 of 256 KB each would hold 1 GB
+
+
 def _memo_key(bound: dict[str, Any]) -> tuple[Any, ...] | None:
     """The memo key of bound values (names, values and their types), or None: not memoised."""
     for value in bound.values():
         kind = type(value)
         if kind not in _MEMO_VALUES and (kind is not float or value == 0.0):
+            return None
+        if kind is str and len(value) > _MEMO_CHARS:
             return None
     return (*bound.items(), *map(type, bound.values()))
 

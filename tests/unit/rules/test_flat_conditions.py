@@ -83,3 +83,17 @@ def test_remembered_results_tell_apart_values_python_holds_equal(text: str) -> N
                 lambda e=event: condition.value({"then": e.to_cel()})
             ), value
     assert condition.flat.memo  # some were remembered
+
+
+def test_long_strings_are_not_remembered() -> None:
+    """A value is remembered with its result; 4096 hostile 256 KB strings would hold 1 GB."""
+    condition = Condition.build("then.data.note == 'x'")
+    assert condition.flat is not None
+    for i in range(50):
+        long_note = f"{i}" + "y" * 10_000
+        event = EventRef(str(i), "s", "t", T0, "c", {"note": long_note})
+        assert condition.value_for({"then": event}) is False
+    assert not condition.flat.memo
+    short = EventRef("s", "s", "t", T0, "c", {"note": "x"})
+    assert condition.value_for({"then": short}) is True
+    assert condition.flat.memo
