@@ -118,6 +118,30 @@ class WorkerProcess:
         stop_group(self.process, sig, timeout_s)
 
 
+@contextmanager
+def cxmon_process(
+    command: str, env: dict[str, str], port: int, ready: Path, log_path: Path, *, wait: bool = True
+) -> Iterator[WorkerProcess]:
+    """`cxmon <command>` (run, notify) in a process group of its own, serving on `port`: wait
+    until it wrote `ready` (unless `wait` is false), and always stop it."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", command],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    running = WorkerProcess(process, log_path, port, ready, time.monotonic())
+    try:
+        if wait:
+            running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
 @dataclass
 class Deployment:
     """Unique topic names and an app id for one test, on the shared broker."""
@@ -174,22 +198,8 @@ class Deployment:
             # RocksDB: one owner per dir, unless the caller restarts a worker on its own dir
             **{"CXMON_DATA_DIR": str(self.workdir / f"data-{name}"), **extra},
         )
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "run"],
-                env=env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        worker = WorkerProcess(process, log_path, port, ready, time.monotonic())
-        try:
-            if wait:
-                worker.wait_ready()
+        with cxmon_process("run", env, port, ready, log_path, wait=wait) as worker:
             yield worker
-        finally:
-            worker.stop()
 
     def publisher(self, *, binary: bool = False) -> EventPublisher:
         """A kafka-python producer for the events topic."""

@@ -24,7 +24,7 @@ from werkzeug import Request, Response
 from monitor.alerts.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from monitor.alerts.model import Alert, EvidenceItem
 from streams.broker import free_port
-from tests.integration.harness import ROOT, Deployment, WorkerProcess, read_until
+from tests.integration.harness import ROOT, Deployment, WorkerProcess, cxmon_process, read_until
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret-signing-key-for-tests"  # noqa: S105 - a test key for a local receiver
@@ -127,21 +127,8 @@ def notifier(
         "CX_TEST_WEBHOOK_SECRET": SECRET,
         **extra,
     }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "notify"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    proc = WorkerProcess(process, log_path, port, ready, time.monotonic())
-    try:
-        proc.wait_ready()
+    with cxmon_process("notify", env, port, ready, log_path) as proc:
         yield proc, env
-    finally:
-        proc.stop()
     # Faust's per-app directory belongs under CXMON_DATA_DIR, not where the notifier ran from.
     strays = list(ROOT.glob(f"*{deployment.suffix}*-data"))
     assert not strays, f"the notifier wrote into its working directory: {strays}"
