@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from pytest_httpserver import HTTPServer
 
 from monitor.events import Event
@@ -63,7 +63,7 @@ def event(customer: str, ago: timedelta, source: str, type_: str, **data: object
     )
 
 
-def card(page: Page, where: str, customer: str) -> object:
+def card(page: Page, where: str, customer: str) -> Locator:
     return page.locator(f"{where} article.conflict", has_text=customer)
 
 
@@ -150,8 +150,8 @@ route:
             ),
         )
         again = card(page, "#open", "waived-again")
-        expect(again).to_have_count(1, timeout=WAIT_MS)  # type: ignore[attr-defined]
-        expect(again.locator(".badge.muted")).to_have_text("silenced")  # type: ignore[attr-defined]
+        expect(again).to_have_count(1, timeout=WAIT_MS)
+        expect(again.locator(".badge.muted")).to_have_text("silenced")
         wait_for(
             lambda: metric(proc, "cxmon_alerts_silenced_total") == 1, "the alert silenced", proc
         )
@@ -162,9 +162,9 @@ route:
             event("stalled-deal", timedelta(0), "onboarding", "kickoff.held", deal_id="D-1"),
         )
         resolved = card(page, "#resolved", "stalled-deal")
-        expect(resolved).to_have_count(1, timeout=WAIT_MS)  # type: ignore[attr-defined]
-        expect(resolved.locator(".badge.resolution")).to_have_text("late follow-up")  # type: ignore[attr-defined]
-        expect(card(page, "#open", "stalled-deal")).to_have_count(0)  # type: ignore[attr-defined]
+        expect(resolved).to_have_count(1, timeout=WAIT_MS)
+        expect(resolved.locator(".badge.resolution")).to_have_text("late follow-up")
+        expect(card(page, "#open", "stalled-deal")).to_have_count(0)
         expect(page.locator("#open article.conflict")).to_have_count(10)  # 10 + again - resolved
         assert page.evaluate("window.__sameDocument") is True  # no reload happened
 

@@ -61,7 +61,9 @@ def _state_records(rules: Path) -> dict[int, list[tuple[bytes, bytes]]]:
     return records
 
 
-async def _produce(bootstrap: str, topic: str, records: dict[int, list[tuple[bytes, bytes]]]):
+async def _produce(
+    bootstrap: str, topic: str, records: dict[int, list[tuple[bytes, bytes]]]
+) -> None:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, max_batch_size=1 << 20, max_request_size=2 << 20
     )

@@ -222,7 +222,9 @@ route:
             produce(deployment, b1, b2, o1, other)
             wait_for(
                 lambda: (
-                    len(fingerprints(billing)) >= 2 and onboarding.accepted and mailbox.messages
+                    len(fingerprints(billing)) >= 2
+                    and bool(onboarding.accepted)
+                    and bool(mailbox.messages)
                 ),
                 "deliveries",
                 proc,
