@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from monitor.events import Event
-from tests.integration.harness import Deployment, publish, read_until
+from tests.integration.harness import Deployment, publish, read_until, waiver_and_charge
 
 pytestmark = pytest.mark.integration
 STORES = pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
@@ -97,30 +97,9 @@ def test_worker_recovers_by_itself_after_the_broker_froze_for_20s(tmp_path: Path
     rules = Path(__file__).resolve().parents[2] / "rules"
     with EmbeddedBroker(log_path=tmp_path / "broker.log") as broker:
         deployment = Deployment(broker.bootstrap, tmp_path)
-        now = datetime.now(UTC)
-
-        def waiver_and_charge(customer: str) -> list[Event]:
-            return [
-                Event(
-                    id=f"w-{customer}",
-                    source="support",
-                    type="fee.waiver_promised",
-                    time=now - timedelta(minutes=3),
-                    subject=customer,
-                    data={"fee_code": "late_fee"},
-                ),
-                Event(
-                    id=f"b-{customer}",
-                    source="billing",
-                    type="invoice.charged",
-                    time=now - timedelta(minutes=2),
-                    subject=customer,
-                    data={"fee_code": "late_fee", "amount": 5},
-                ),
-            ]
-
+        waived_at, minute = datetime.now(UTC) - timedelta(minutes=3), timedelta(minutes=1)
         with deployment.worker(rules) as worker:
-            publish(deployment, *waiver_and_charge("before-freeze"))
+            publish(deployment, *waiver_and_charge("before-freeze", waived_at, after=minute))
             assert len(deployment.alerts(expect=1, quiet_s=0.5)) == 1
             broker.pause()
             try:
@@ -130,7 +109,7 @@ def test_worker_recovers_by_itself_after_the_broker_froze_for_20s(tmp_path: Path
                     time.sleep(0.5)
             finally:
                 broker.resume()
-            publish(deployment, *waiver_and_charge("after-freeze"))
+            publish(deployment, *waiver_and_charge("after-freeze", waived_at, after=minute))
             alerts = deployment.alerts(expect=2, timeout_s=90)
         assert sorted(a["key"] for a in alerts) == ["after-freeze", "before-freeze"], worker.log()
 
