@@ -21,7 +21,14 @@ from pytest_httpserver import HTTPServer
 from monitor.events import Event
 from tests.integration.harness import Deployment, publish
 from tests.integration.test_every_kind import RULES, scenario
-from tests.integration.test_notifier import Recorder, fingerprints, metric, notifier, wait_for
+from tests.integration.test_notifier import (
+    Recorder,
+    fingerprints,
+    metric,
+    notifier,
+    one_webhook,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 TOKEN = "board-token-for-the-browser-test"  # noqa: S105 - a test token
@@ -71,17 +78,7 @@ def test_the_board_shows_filters_silences_and_resolves_live(
     deployment: Deployment, httpserver: HTTPServer, browser: Browser
 ) -> None:
     team = Recorder()
-    httpserver.expect_request("/team", method="POST").respond_with_handler(team)
-    alerting = f"""
-version: 1
-receivers:
-  - name: team
-    channels: [{{url: "{httpserver.url_for("/team")}", type: webhook}}]
-route:
-  receiver: team
-  group_wait: 0s
-  group_interval: 0s
-"""
+    alerting = one_webhook(httpserver, "team", team)
     with (
         deployment.worker(RULES, wait=False) as worker,
         notifier(deployment, alerting, CXMON_BOARD_TOKEN=TOKEN) as (proc, _),

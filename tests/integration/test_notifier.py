@@ -90,6 +90,25 @@ class Mailbox:
         return "250 OK"
 
 
+def one_webhook(
+    httpserver: HTTPServer, name: str, handler: Recorder, *, group_by: str | None = None
+) -> str:
+    """Alerting with one receiver, `name`: a webhook on `httpserver` at /<name>, answered by
+    `handler`, that gets every alert at once (no group wait or interval)."""
+    httpserver.expect_request(f"/{name}", method="POST").respond_with_handler(handler)
+    grouped = f"\n  group_by: {group_by}" if group_by else ""
+    return f"""
+version: 1
+receivers:
+  - name: {name}
+    channels: [{{url: "{httpserver.url_for(f"/{name}")}", type: webhook}}]
+route:
+  receiver: {name}{grouped}
+  group_wait: 0s
+  group_interval: 0s
+"""
+
+
 @contextmanager
 def smtp_server() -> Iterator[tuple[Mailbox, int]]:
     box = Mailbox()
@@ -318,17 +337,7 @@ def test_a_silence_stops_delivery_and_its_expiry_resumes_it(
     deployment: Deployment, httpserver: HTTPServer
 ) -> None:
     team = Recorder()
-    httpserver.expect_request("/team", method="POST").respond_with_handler(team)
-    alerting = f"""
-version: 1
-receivers:
-  - name: team
-    channels: [{{url: "{httpserver.url_for("/team")}", type: webhook}}]
-route:
-  receiver: team
-  group_wait: 0s
-  group_interval: 0s
-"""
+    alerting = one_webhook(httpserver, "team", team)
     with notifier(deployment, alerting) as (proc, env):
         cli = [sys.executable, "-m", "cli.main", "silence"]
         added = subprocess.run(
@@ -407,18 +416,7 @@ def test_a_crash_while_sending_repeats_at_most_the_notifications_in_flight(
     every alert arrives, and what arrives twice is what was in flight, no more, each logged and
     counted as sent again (the notifier recorded its intent before sending)."""
     slow = SlowRecorder(hold_s=3)
-    httpserver.expect_request("/slow", method="POST").respond_with_handler(slow)
-    alerting = f"""
-version: 1
-receivers:
-  - name: slow
-    channels: [{{url: "{httpserver.url_for("/slow")}", type: webhook}}]
-route:
-  receiver: slow
-  group_by: [rule]
-  group_wait: 0s
-  group_interval: 0s
-"""
+    alerting = one_webhook(httpserver, "slow", slow, group_by="[rule]")
     alerts = [alert(n, f"rule-{n}", ["sales", "onboarding"]) for n in range(8)]  # 8 groups
     with notifier(deployment, alerting) as (proc, _):
         produce(deployment, *alerts)
