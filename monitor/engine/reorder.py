@@ -8,6 +8,7 @@ that a finding waits for the lateness; the live worker therefore processes event
 from __future__ import annotations
 
 import heapq
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,7 +17,9 @@ from monitor.events import EventRef
 
 
 def order_key(event: EventRef) -> tuple[datetime, str, str]:
-    """Total event-time order; ties broken by source and id so arrival order never matters."""
+    """Total event-time order; ties broken by source and id so arrival order never matters
+    (records with the same time, source and id are a producer's retries: the first to arrive
+    goes first, and a rule that applied it drops the others as duplicates)."""
     return (event.time, event.source, event.id)
 
 
@@ -26,7 +29,10 @@ class ReorderBuffer:
 
     lateness: timedelta
     highest: datetime = EPOCH
-    _heap: list[tuple[tuple[datetime, str, str], EventRef]] = field(default_factory=list)
+    # (order key, arrival number, event): the number settles equal keys, whose events may
+    # differ (a retry with another payload) and cannot be compared.
+    _heap: list[tuple[tuple[datetime, str, str], int, EventRef]] = field(default_factory=list)
+    _arrivals: itertools.count[int] = field(default_factory=itertools.count)
 
     @property
     def watermark(self) -> datetime:
@@ -39,7 +45,7 @@ class ReorderBuffer:
 
     def push(self, event: EventRef) -> list[EventRef]:
         """Accept an event (not too late); return the events whose time the watermark passed."""
-        heapq.heappush(self._heap, (order_key(event), event))
+        heapq.heappush(self._heap, (order_key(event), next(self._arrivals), event))
         self.highest = max(self.highest, event.time)
         return self._release(self.watermark)
 
@@ -50,5 +56,5 @@ class ReorderBuffer:
     def _release(self, until: datetime | None) -> list[EventRef]:
         out: list[EventRef] = []
         while self._heap and (until is None or self._heap[0][0][0] < until):
-            out.append(heapq.heappop(self._heap)[1])
+            out.append(heapq.heappop(self._heap)[2])
         return out

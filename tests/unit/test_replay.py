@@ -324,3 +324,16 @@ def test_simulated_traffic_gives_the_alerts_of_sweeping_everything(
     assert fast == alerts()
     fired = {a[0] for a in fast}
     assert len(fired) >= 4 and STALLED in fired, fired  # deadlines too, not only matches
+
+
+def test_a_retry_with_another_payload_is_a_duplicate_not_a_crash() -> None:
+    """Records with the same time, source and id but different content (a producer's retry
+    that changed the payload) are ordered by arrival: the first counts, the others are
+    duplicates (they could not be compared, and the reorder buffer raised TypeError)."""
+    first = charge("c1", timedelta(hours=1), amount=25)
+    retry = first.model_copy(update={"data": {"fee_code": "late_fee", "amount": 99}})
+    lines = [encode(waiver("c1", timedelta(0))), *(encode(e) for e in (first, retry, retry))]
+    result = run(lines)
+    assert result.duplicates == 2
+    [alert] = result.alerts
+    assert alert.rule_id == WAIVED and "25" in alert.message and "99" not in alert.message
