@@ -15,7 +15,7 @@ import faust
 from mode import BaseSignalT, SyncSignal
 
 from monitor.settings import Settings
-from streams import faust_compat, tansu
+from streams import codecs, faust_compat, tansu
 from streams.faust_compat import BatchSchema, CommitBarrier
 from streams.kafka_security import faust_credentials
 from streams.table_store import StateTable
@@ -160,7 +160,7 @@ def build_topology(settings: Settings, mapped: Sequence[str] = ()) -> Topology:
             app,
             name="cx-state",
             default=None,
-            key_type=str,
+            key_type=str,  # written with the stdjson codec (streams/codecs.py)
             value_type=bytes,  # raw: the JSON bytes the detect agent writes
             partitions=settings.topic_partitions,
         )
@@ -169,7 +169,7 @@ def build_topology(settings: Settings, mapped: Sequence[str] = ()) -> Topology:
     return Topology(
         app=app,
         events=events,
-        keyed=app.topic(settings.topic_keyed, key_type=str, value_serializer="json"),
+        keyed=app.topic(settings.topic_keyed, key_type=str, value_serializer=codecs.NAME),
         alerts=app.topic(settings.topic_alerts, key_type=str, value_serializer="raw"),
         dlq=app.topic(settings.topic_dlq, key_serializer="raw", value_serializer="raw"),
         state=state,

@@ -21,6 +21,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.streams import current_event
 
 from monitor.engine.stored import stored_partition
+from streams import codecs
 from streams.faust_compat import (
     CommitBarrier,
     partition_items,
@@ -50,6 +51,9 @@ class StateTable(faust.Table[str, bytes]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Faust derives a str key's codec, `json`, which is orjson when installed: the keys of
+        # non-ASCII slots would change bytes (streams/codecs.py).
+        self.key_serializer = codecs.NAME
         self._unsent: dict[int, dict[Any, bytes | None]] = {}
         self.barrier: CommitBarrier | None = None
         self._sending: asyncio.Task[None] | None = None  # the last batch's changelog, in flight

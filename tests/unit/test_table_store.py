@@ -1,21 +1,47 @@
-"""The state table's changelog records are the ones Faust would write (recovery reads them)."""
+"""What the worker writes to its changelog and keyed topic is the JSON earlier workers wrote,
+whatever JSON library Faust finds installed (it picks orjson when it can)."""
 
 from __future__ import annotations
 
-import faust
+import json
+import math
+from pathlib import Path
+from typing import Any
 
-from streams.table_store import StateTable
+import pytest
+
+from monitor.settings import Settings
+from streams.app import Topology, build_topology
+
+SLOTS = ("rule-a\x1fcust-1", "règle\x1f客户", 'quote"back\\slash')
 
 
-def test_changelog_keys_and_values_are_faust_own_serialisation() -> None:
-    app = faust.App("cxmon-unit-table", broker="kafka://127.0.0.1:1")
-    table = app.tables.add(
-        StateTable(app, name="cx-state", default=None, key_type=str, value_type=bytes, partitions=4)
-    )
+@pytest.fixture(scope="module")
+def topo(tmp_path_factory: pytest.TempPathFactory) -> Topology:
+    data = Path(tmp_path_factory.mktemp("data"))
+    return build_topology(Settings(bootstrap_servers="127.0.0.1:1", data_dir=data))
+
+
+def test_changelog_keys_are_the_json_earlier_workers_wrote(topo: Topology) -> None:
+    table = topo.state
     topic = table.changelog_topic
-    for slot in ("rule-a\x1fcust-1", "règle\x1f客户", 'quote"back\\slash'):
-        faust_key = topic.prepare_key(slot, table.key_serializer)[0]
-        assert table._raw_key(slot) == faust_key
-        assert table._raw_key(slot) == faust_key  # cached, still the same
+    for slot in SLOTS:
+        written = json.dumps(slot).encode()  # "r\u00e8gle...": what the changelog already holds
+        assert topic.prepare_key(slot, table.key_serializer)[0] == written
+        assert table._raw_key(slot) == written
+        assert table._raw_key(slot) == written  # cached, still the same
     for value in (b'{"r":"x","s":{}}', b"\xff\x00 not json"):
-        assert table._raw(value) == topic.prepare_value(value, table.value_serializer)[0]
+        assert table._raw(value) == topic.prepare_value(value, table.value_serializer)[0] == value
+
+
+def test_keyed_records_carry_wide_integers_and_nan_unchanged(topo: Topology) -> None:
+    """orjson refuses integers beyond 64 bits and writes NaN as null; a forwarded event's data
+    must arrive as `json` read it from the input record."""
+    item: dict[str, Any] = {"k": "c1", "r": ["rule"], "e": {"data": {"big": 2**70, "x": math.nan}}}
+    keyed = topo.keyed
+    raw = keyed.prepare_value({"batch": [item]}, keyed.value_serializer)[0]
+    assert raw == json.dumps({"batch": [item]}).encode()
+    back = keyed.app.serializers.loads_value(None, raw, serializer=keyed.value_serializer)
+    data = back["batch"][0]["e"]["data"]
+    assert data["big"] == 2**70
+    assert math.isnan(data["x"])
