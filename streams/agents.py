@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -34,6 +34,7 @@ from streams.sources import SourceIntake
 from streams.table_store import TableStore, partition_for
 
 log = logging.getLogger("cxmon")
+_NOTHING_READ = datetime(1970, 1, 1, tzinfo=UTC)  # a partition's clock before any event
 
 
 class Detection:
@@ -78,6 +79,9 @@ class Detection:
         self.batch_lock = asyncio.Lock()
         self.alerts_topic: str = topo.alerts.get_topic_name()
         self.direct = False  # whether input partition p is keyed partition p (same count)
+        # Per keyed partition, the newest event time applied there: the clock a tick forgets
+        # by (`Driver.sweep`'s `forget_now`); none yet, nothing is forgotten.
+        self.event_clock: dict[int, datetime] = {}
 
     @property
     def ruleset(self) -> Ruleset:
@@ -149,6 +153,8 @@ class Detection:
                     await self.dead_letter(record, RejectReason.INTERNAL_ERROR, repr(exc))
             for owner, items in forwards.records():
                 await self.topo.keyed.send(key=None, value={"batch": items}, partition=owner)
+            if newest is not None and arrived_on is not None:
+                self._read_up_to(arrived_on, newest)
             findings.extend(self.driver.settle(now - self.grace, newest))
         finally:
             # States already changed by this batch must not reach the store or the changelog
@@ -203,7 +209,8 @@ class Detection:
         if "tick" in value:
             # The open-expectation gauges are set once per tick, by `forget_partitions`: set
             # here, after each partition's sweep, they were computed once per owned partition.
-            await self.publish_all(self.driver.sweep(partition, utcnow() - self.grace))
+            read_up_to = self.event_clock.get(partition, _NOTHING_READ)
+            await self.publish_all(self.driver.sweep(partition, utcnow() - self.grace, read_up_to))
             return
         now = utcnow()
         findings = []
@@ -212,8 +219,16 @@ class Detection:
             event = ref_from_json(item["e"])
             findings.extend(self.driver.apply(partition, item["k"], event, item["r"], now))
             newest = event.time if newest is None else max(newest, event.time)
+        if newest is not None:
+            self._read_up_to(partition, newest)
         findings.extend(self.driver.settle(now - self.grace, newest))
         await self.publish_all(findings)
+
+    def _read_up_to(self, partition: int, newest: datetime) -> None:
+        """Move a keyed partition's forgetting clock to the newest event applied there."""
+        known = self.event_clock.get(partition)
+        if known is None or newest > known:
+            self.event_clock[partition] = newest
 
     async def publish_all(self, findings: list[Finding]) -> None:
         """Publish a batch's alerts, then store the states it changed and send them to the

@@ -128,13 +128,23 @@ class Driver(Indexing):
             self._changed(rule_id, slot, entry)
         return findings
 
-    def sweep(self, partition: int, now: datetime) -> list[Finding]:
-        """Fire due deadlines and expire state for the states of `partition` that are due."""
+    def sweep(
+        self, partition: int, now: datetime, forget_now: datetime | None = None
+    ) -> list[Finding]:
+        """Fire due deadlines and expire state for the states of `partition` that are due.
+
+        `forget_now`: the clock of the states whose sweep only forgets (contradiction, burst),
+        never later than `now` (None: `now`). The worker passes the newest event time it has
+        applied on the partition: forgetting by the wall clock dropped a backlog's held event
+        older than the rule's window before its partner, a few batches later, could match it.
+        """
         self.index_owned()
         self._index_changed()
         findings: list[Finding] = []
         rules = self.ruleset.rules
-        for slot in self.due.pop_due(partition, now.timestamp(), SWEEP_BATCH):
+        forget_at = now if forget_now is None else min(now, forget_now)
+        due = self.due.pop_due(partition, now.timestamp(), SWEEP_BATCH, forget_at.timestamp())
+        for slot in due:
             rule_id, key = split_slot(slot)
             rule = rules.get(rule_id)
             if rule is None:  # removed by a reload
@@ -142,12 +152,14 @@ class Driver(Indexing):
                 self.due.remove(slot)
                 self._cache.pop(slot, None)
                 continue
-            if self.defer_forgetting and KINDS[rule.kind].sweep_only_forgets:
+            forgets = rule_id in self._forgetful
+            if self.defer_forgetting and forgets:
                 continue  # still due: swept by `apply` if an event touches it
             entry = self._entry(partition, slot, self._tags[rule_id])
             before = _shape(entry.state)
-            findings.extend(self.ruleset.sweep(rule, key, entry.state, now))
-            entry.swept_at = now
+            at = forget_at if forgets else now
+            findings.extend(self.ruleset.sweep(rule, key, entry.state, at))
+            entry.swept_at = at
             self._unindexed[slot] = entry
             if _shape(entry.state) != before:  # most sweeps only move the next due time
                 self._dirty[slot] = entry

@@ -96,6 +96,7 @@ class _Entry:
     open: int
     breached: int
     queued: bool = True  # a heap entry (due, slot) for it is waiting to be popped
+    forgets: bool = False  # its sweep only forgets: in the partition's forgetting heap
 
 
 @dataclass
@@ -104,10 +105,16 @@ class DueIndex:
 
     A worker keeps one over the states of the partitions it owns, so a clock tick costs the
     states that are due, not every state it holds. Stale heap entries are skipped when popped.
+    States whose sweep only forgets (`Kind.sweep_only_forgets`) wait in a heap of their own per
+    partition, popped by a clock of their own (`pop_due`'s `forget_now`): a worker forgets by
+    the event time it has read, not the wall clock, so a backlog's held event is still there
+    when its partner is read.
     """
 
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _heaps: dict[int, list[tuple[float, str]]] = field(default_factory=dict)
+    _forgetting: dict[int, list[tuple[float, str]]] = field(default_factory=dict)
+    forgetful: frozenset[str] = frozenset()  # the rules whose sweep only forgets
     open: Counter[str] = field(default_factory=Counter)
     breached: Counter[str] = field(default_factory=Counter)
     # rule -> slot -> the deadline (epoch seconds) of the slot's oldest open breach
@@ -120,6 +127,7 @@ class DueIndex:
     def cover(self, partition: int) -> None:
         """Mark a partition as indexed (its states follow through `set`)."""
         self._heaps.setdefault(partition, [])
+        self._forgetting.setdefault(partition, [])
 
     def set(
         self,
@@ -133,10 +141,12 @@ class DueIndex:
     ) -> None:
         """Record (or replace) a stored state's due time and expectation counts, and the
         deadline of its oldest open breach (epoch seconds), if any."""
+        forgets = rule_id in self.forgetful
         entry = self._entries.get(slot)
-        if entry is None or entry.rule_id != rule_id:
+        if entry is None or entry.rule_id != rule_id or entry.forgets != forgets:
             self.remove(slot)
             entry = self._entries[slot] = _Entry(partition, rule_id, due, open, breached)
+            entry.forgets = forgets
             push = True
         else:  # most states are re-indexed often: update in place, push only a new due time
             push = not entry.queued or entry.due != due or entry.partition != partition
@@ -153,7 +163,7 @@ class DueIndex:
             self._breaches[rule_id].pop(slot, None)
         if push:
             entry.queued = True
-            heap = self._heaps.setdefault(partition, [])
+            heap = (self._forgetting if forgets else self._heaps).setdefault(partition, [])
             heapq.heappush(heap, (due, slot))
             if len(heap) > 2 * len(self._entries) + _SLACK:
                 self._compact(partition)
@@ -162,12 +172,13 @@ class DueIndex:
         """Drop a heap's stale entries: a state re-indexed with a later due time leaves its
         earlier entry behind, and far-off ones (a remembered id forgotten in 30 days) would
         otherwise pile up with every event, making each push and pop slower than the last."""
-        self._heaps[partition] = heap = [
-            (e.due, slot)
-            for slot, e in self._entries.items()
-            if e.queued and e.partition == partition
-        ]
-        heapq.heapify(heap)
+        for heaps, forgets in ((self._heaps, False), (self._forgetting, True)):
+            heaps[partition] = heap = [
+                (e.due, slot)
+                for slot, e in self._entries.items()
+                if e.queued and e.partition == partition and e.forgets == forgets
+            ]
+            heapq.heapify(heap)
 
     def remove(self, slot: str) -> None:
         """Forget a state that was deleted."""
@@ -188,15 +199,32 @@ class DueIndex:
 
     def has_due(self, partition: int, now: float) -> bool:
         """Whether `pop_due(partition, now)` may return something (a stale heap entry counts)."""
-        heap = self._heaps.get(partition)
-        if not heap:
-            return False
-        return heap[0][0] <= now
+        return any(
+            heap and heap[0][0] <= now
+            for heap in (self._heaps.get(partition), self._forgetting.get(partition))
+        )
 
-    def pop_due(self, partition: int, now: float, limit: int | None = None) -> list[str]:
+    def pop_due(
+        self, partition: int, now: float, limit: int | None = None, forget_now: float | None = None
+    ) -> list[str]:
         """The slots of `partition` due at `now`, each once (at most `limit`: the others stay
-        due for the next call); they are set again when stored."""
-        heap = self._heaps.get(partition)
+        due for the next call); they are set again when stored. States whose sweep only forgets
+        are due by `forget_now` instead, when given (never later than `now`)."""
+        due = self._pop(self._heaps.get(partition), False, partition, now, limit)
+        clock = now if forget_now is None else min(now, forget_now)
+        rest = None if limit is None else limit - len(due)
+        if rest is None or rest > 0:
+            due += self._pop(self._forgetting.get(partition), True, partition, clock, rest)
+        return due
+
+    def _pop(
+        self,
+        heap: list[tuple[float, str]] | None,
+        forgets: bool,
+        partition: int,
+        now: float,
+        limit: int | None,
+    ) -> list[str]:
         due: list[str] = []
         if not heap or heap[0][0] > now:
             return due  # the usual tick: nothing due
@@ -208,6 +236,7 @@ class DueIndex:
                 and entry.queued
                 and entry.due == when
                 and entry.partition == partition
+                and entry.forgets == forgets
             ):
                 entry.queued = False
                 due.append(slot)
@@ -221,6 +250,7 @@ class DueIndex:
             return  # every entry's partition has a heap: nothing to drop (the usual tick)
         for partition in gone:
             del self._heaps[partition]
+            self._forgetting.pop(partition, None)
         for slot in [s for s, e in self._entries.items() if e.partition in gone]:
             self.remove(slot)
 
@@ -228,6 +258,7 @@ class DueIndex:
         """Forget everything (after a rebalance the table is the truth again)."""
         self._entries.clear()
         self._heaps.clear()
+        self._forgetting.clear()
         self.open.clear()
         self.breached.clear()
         self._breaches.clear()

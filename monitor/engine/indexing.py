@@ -70,6 +70,11 @@ class Indexing:
     def _use(self, ruleset: Ruleset) -> None:
         self.ruleset = ruleset
         self._tags = {rule.id: rule.state_tag for rule in ruleset.rules.values()}
+        # Rules whose sweep only forgets: swept by the forgetting clock.
+        self._forgetful = frozenset(
+            rule.id for rule in ruleset.rules.values() if KINDS[rule.kind].sweep_only_forgets
+        )
+        self.due.forgetful = self._forgetful
         # Rules whose states are indexed only when an event touches them (replay).
         self._lazy_rules = frozenset(
             rule.id
@@ -134,7 +139,13 @@ class Indexing:
         if self.due.covers(partition):
             when = math.inf if entry.due is None else entry.due
             self.due.set(
-                slot, partition, rule.id, when, entry.waiting, entry.breached, entry.oldest_breach
+                slot,
+                partition,
+                rule.id,
+                when,
+                entry.waiting,
+                entry.breached,
+                entry.oldest_breach,
             )
 
     def index_owned(self) -> None:

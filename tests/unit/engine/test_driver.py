@@ -286,3 +286,43 @@ def test_may_sweep_is_false_only_when_a_sweep_would_find_nothing(driver: Driver)
     assert driver.sweep(0, due - MINUTE) == []
     assert driver.may_sweep(0, due)
     assert [f.rule.id for f in driver.sweep(0, due)] == [RULE]
+
+
+def test_a_tick_forgets_by_the_event_time_read_not_the_wall_clock(driver: Driver) -> None:
+    """A backlog after an outage: the customer's reply is read, a tick comes, then the ticket
+    closed 10 minutes after the reply is read. At the wall clock both are older than the rule's
+    30 minutes; a tick that forgot by it dropped the reply and the contradiction was lost."""
+    driver.keep_partitions([0])
+    replied = event("support", "ticket.customer_replied", ticket_id="T-1")
+    closed_at = T0 + 10 * MINUTE
+    ticket_closed = event("support", "ticket.closed", at=closed_at, ticket_id="T-1")
+    wall = T0 + 2 * DAY
+    assert feed(driver, 0, replied) == []
+    driver.commit()
+    assert driver.sweep(0, wall, forget_now=replied.time) == []
+    driver.commit()
+    assert "ticket-closed-while-customer-replying" in feed(driver, 0, ticket_closed)
+
+
+def test_forgetting_by_the_wall_clock_would_have_lost_it(driver: Driver) -> None:
+    """The same events swept without an event clock (as replay's and the tests' drivers do):
+    the reply is forgotten, which is why the worker passes one."""
+    driver.keep_partitions([0])
+    replied = event("support", "ticket.customer_replied", ticket_id="T-1")
+    ticket_closed = event("support", "ticket.closed", at=T0 + 10 * MINUTE, ticket_id="T-1")
+    feed(driver, 0, replied)
+    driver.commit()
+    driver.sweep(0, T0 + 2 * DAY)
+    driver.commit()
+    assert "ticket-closed-while-customer-replying" not in feed(driver, 0, ticket_closed)
+
+
+def test_deadlines_still_fire_by_the_wall_clock_beside_a_stopped_event_clock(
+    driver: Driver,
+) -> None:
+    """A quiet partition's event clock stops; its deadlines (not forgetting) still come."""
+    driver.keep_partitions([0])
+    feed(driver, 0, closed())
+    driver.commit()
+    fired = driver.sweep(0, T0 + 4 * DAY, forget_now=T0)
+    assert [f.rule.id for f in fired] == [RULE]

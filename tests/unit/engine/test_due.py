@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.engine import Ruleset
-from monitor.engine.due import next_due
+from monitor.engine.due import DueIndex, next_due
 from monitor.engine.kinds import KINDS
 from monitor.engine.kinds.during import DEFAULT_MAX_OPEN
 from monitor.engine.reorder import order_key
@@ -156,3 +156,22 @@ def test_a_sweep_that_only_forgets_can_wait(events: list[Event], gaps: list[floa
             assert not ruleset.sweep(rule, key, twice, t2)
             assert not ruleset.sweep(rule, key, once, t2)
             assert twice == once
+
+
+def test_forgetting_states_wait_for_their_own_clock_and_do_not_hold_up_deadlines() -> None:
+    index = DueIndex(forgetful=frozenset({"contradiction"}))
+    index.cover(0)
+    for i in range(5):
+        index.set(f"contradiction\x1fc{i}", 0, "contradiction", 100.0 + i, 0, 0)
+    index.set("stalled\x1fc9", 0, "stalled", 150.0, 1, 0)
+    # The wall clock is far on, the events read only up to 102: two forgotten, and the deadline
+    # comes whatever the forgetting heap holds.
+    assert index.pop_due(0, 1000.0, limit=10, forget_now=102.0) == [
+        "stalled\x1fc9",
+        "contradiction\x1fc0",
+        "contradiction\x1fc1",
+        "contradiction\x1fc2",
+    ]
+    assert index.pop_due(0, 1000.0, limit=10, forget_now=102.0) == []
+    assert index.pop_due(0, 1000.0, limit=1) == ["contradiction\x1fc3"]  # no clock: the wall's
+    assert index.has_due(0, 1000.0)
