@@ -40,7 +40,8 @@ from monitor.engine.ruleset import Ruleset
 from monitor.engine.state import Finding
 from monitor.engine.stored import split_slot
 from monitor.events import EventRef, Rejected, RejectReason
-from monitor.events.codec import DEFAULT_MAX_DATA_DEPTH, DEFAULT_MAX_EVENT_BYTES, decode_ref
+from monitor.events.codec import DEFAULT_MAX_DATA_DEPTH, DEFAULT_MAX_EVENT_BYTES
+from monitor.events.fast import decode_ref
 
 PARTITION = 0  # a recording is one stream
 _UNBOUNDED = timedelta.max

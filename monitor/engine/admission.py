@@ -16,8 +16,8 @@ from monitor.events.codec import (
     DEFAULT_MAX_DATA_ITEMS,
     Headers,
     check_time_range,
-    decode_ref,
 )
+from monitor.events.fast import decode_ref
 
 
 @dataclass

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.formats.json import JSONFormat
@@ -29,10 +27,9 @@ DEFAULT_MAX_ATTRIBUTE_CHARS = 256
 DEFAULT_MAX_DATA_ITEMS = 1000
 _FORMAT = JSONFormat()
 _REQUIRED = ("id", "source", "type", "time", "subject")
-_PLAIN_KEYS = frozenset({*_REQUIRED, "specversion", "datacontenttype", "data"})
+PLAIN_KEYS = frozenset({*_REQUIRED, "specversion", "datacontenttype", "data"})
 # RFC 3339 as producers write it; both `datetime.fromisoformat` and the SDK's parser read it alike.
-_WIDE = 2.0**63  # orjson reads integers within 64 bits exactly, wider ones as floats
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
 
 Headers = Mapping[str, bytes] | Iterable[tuple[str, bytes]]
 
@@ -91,98 +88,6 @@ class _Limits:
     depth: int
     attribute_chars: int
     items: int
-
-
-def decode_ref(
-    value: bytes | None,
-    headers: Headers | None = None,
-    *,
-    max_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-    max_depth: int = DEFAULT_MAX_DATA_DEPTH,
-    max_attribute_chars: int = DEFAULT_MAX_ATTRIBUTE_CHARS,
-    max_items: int = DEFAULT_MAX_DATA_ITEMS,
-) -> EventRef:
-    """`decode(...).ref()`, without building the pydantic `Event` for the common record.
-
-    The common record is structured JSON without headers, with exactly the plain attributes
-    (what `_plain_structured` accepts), every attribute within its limit and `data` an object
-    of scalars: it is checked here in one pass, and all `Event` would still do is convert the
-    time to UTC. Any other record (or one this pass doubts) goes through `decode`, which
-    parses it again and gives the reason for a rejection.
-    """
-    if not headers and value is not None and len(value) <= max_bytes:
-        ref = _plain_ref(value, max_attribute_chars, max_depth, max_items)
-        if ref is not None:
-            return ref
-    return decode(
-        value,
-        headers,
-        max_bytes=max_bytes,
-        max_depth=max_depth,
-        max_attribute_chars=max_attribute_chars,
-        max_items=max_items,
-    ).ref()
-
-
-def _plain_ref(value: bytes, chars: int, max_depth: int, max_items: int) -> EventRef | None:
-    """The event of a common record (see `decode_ref`), or None: `decode` must judge it.
-
-    Parsed with orjson, ~4x faster than `json` on these records; on any orjson error the record
-    is parsed again with `json`, the reference (orjson refuses NaN, Infinity, numbers that
-    overflow a double and lone surrogates, which `json` reads). orjson reads an integer beyond
-    64 bits as a float, without an error, so a record whose `data` holds a float that large goes
-    to `decode`, which reads it with `json`. Duplicate keys: both keep the last value where the
-    first stood.
-    """
-    try:
-        parsed = orjson.loads(value)
-        wide = _WIDE
-    except Exception:  # whatever orjson refuses, `json` judges as always
-        try:
-            parsed = json.loads(value.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-            return None
-        wide = math.inf
-    if type(parsed) is not dict or not _PLAIN_KEYS.issuperset(parsed):
-        return None
-    get = parsed.get
-    id_, source, type_, subject, time = (
-        get("id"),
-        get("source"),
-        get("type"),
-        get("subject"),
-        get("time"),
-    )
-    if (
-        type(id_) is not str
-        or type(source) is not str
-        or type(type_) is not str
-        or type(subject) is not str
-        or type(time) is not str
-        or not (0 < len(id_) <= chars and 0 < len(source) <= chars)
-        or not (0 < len(type_) <= chars and 0 < len(subject) <= chars)
-        or get("specversion") != "1.0"
-        or get("datacontenttype", "application/json") != "application/json"
-        or not _RFC3339.fullmatch(time)
-    ):
-        return None
-    data = get("data")
-    if data is None:
-        data = {}
-    elif type(data) is not dict or len(data) > max_items or max_depth < 1:
-        return None
-    else:
-        for item in data.values():
-            kind = type(item)
-            if kind is dict or kind is list:
-                return None  # nested: `decode` measures it
-            if kind is float and not -wide < item < wide:
-                return None  # maybe an integer beyond 64 bits that orjson made a float
-    try:
-        moment = datetime.fromisoformat(time).astimezone(UTC)
-    except (ValueError, OverflowError):
-        return None
-    return EventRef(id_, source, type_, moment, subject, data)
 
 
 def data_depth(value: Any) -> int:
@@ -276,10 +181,10 @@ def _plain_structured(parsed: dict[str, Any]) -> dict[str, Any] | None:
     content type, an unusual time). Parsing the JSON once and skipping the SDK's generic
     validation halves the cost of decoding the common record."""
     if (
-        not _PLAIN_KEYS.issuperset(parsed)
+        not PLAIN_KEYS.issuperset(parsed)
         or parsed.get("specversion") != "1.0"
         or parsed.get("datacontenttype", "application/json") != "application/json"
-        or not _RFC3339.fullmatch(parsed["time"])
+        or not RFC3339.fullmatch(parsed["time"])
     ):
         return None
     try:

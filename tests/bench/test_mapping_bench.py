@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from monitor.events import Event
-from monitor.events.codec import decode_ref, encode
+from monitor.events.codec import encode
+from monitor.events.fast import decode_ref
 from monitor.events.mapping import CompiledSource, RawRecord, evaluate
 from monitor.sources import load_sources
 from tests.bench.report import rate, write_section
