@@ -36,8 +36,8 @@ integration: $(STAMP)
 test: lint
 	$(PYTEST)
 
-# About 30-35 minutes on a quiet 2-core machine (each bench has its own timeout marker): state
-# ~13 (a million-state recovery), peer ~6, worker ~4, replay ~3, latency ~3, engine ~1.5,
+# About 28 minutes on a quiet 2-core machine (each bench has its own timeout marker): state
+# ~15 (a million-state recovery), peer ~4, worker ~3, latency ~3, replay ~2, engine ~1.5,
 # mapping ~0.5. Each writes its section of BENCHMARKS.md.
 bench: $(STAMP)
 	$(VENV)/bin/pytest -q tests/bench -p no:cacheprovider
