@@ -24,7 +24,6 @@ from typing import Any
 
 from monitor.engine.admission import Admission
 from monitor.engine.indexing import Cached, Indexing
-from monitor.engine.kinds import KINDS
 from monitor.engine.ruleset import Ruleset
 from monitor.engine.state import Finding, KeyState, state_text
 from monitor.engine.store import DictStore, StateStore
@@ -192,7 +191,7 @@ class Driver(Indexing):
                 continue
             rule_id, key = split_slot(slot)
             rule = rules.get(rule_id)
-            if rule is None or KINDS[rule.kind].sweep_only_forgets:
+            if rule is None or rule_id in self._forgetful:
                 # Forgetting at once would drop what the batch just held when it is older than
                 # the rule's window (a backlog after an outage): its partner event in the next
                 # batch would find nothing. The ticks forget it, as they always did.

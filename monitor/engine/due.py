@@ -96,7 +96,6 @@ class _Entry:
     open: int
     breached: int
     queued: bool = True  # a heap entry (due, slot) for it is waiting to be popped
-    forgets: bool = False  # its sweep only forgets: in the partition's forgetting heap
 
 
 @dataclass
@@ -114,7 +113,9 @@ class DueIndex:
     _entries: dict[str, _Entry] = field(default_factory=dict)
     _heaps: dict[int, list[tuple[float, str]]] = field(default_factory=dict)
     _forgetting: dict[int, list[tuple[float, str]]] = field(default_factory=dict)
-    forgetful: frozenset[str] = frozenset()  # the rules whose sweep only forgets
+    # The rules whose sweep only forgets: set with a rule set, before anything is indexed
+    # (a slot's rule never changes, so neither does its heap).
+    forgetful: frozenset[str] = frozenset()
     open: Counter[str] = field(default_factory=Counter)
     breached: Counter[str] = field(default_factory=Counter)
     # rule -> slot -> the deadline (epoch seconds) of the slot's oldest open breach
@@ -141,12 +142,10 @@ class DueIndex:
     ) -> None:
         """Record (or replace) a stored state's due time and expectation counts, and the
         deadline of its oldest open breach (epoch seconds), if any."""
-        forgets = rule_id in self.forgetful
         entry = self._entries.get(slot)
-        if entry is None or entry.rule_id != rule_id or entry.forgets != forgets:
+        if entry is None or entry.rule_id != rule_id:
             self.remove(slot)
             entry = self._entries[slot] = _Entry(partition, rule_id, due, open, breached)
-            entry.forgets = forgets
             push = True
         else:  # most states are re-indexed often: update in place, push only a new due time
             push = not entry.queued or entry.due != due or entry.partition != partition
@@ -163,7 +162,8 @@ class DueIndex:
             self._breaches[rule_id].pop(slot, None)
         if push:
             entry.queued = True
-            heap = (self._forgetting if forgets else self._heaps).setdefault(partition, [])
+            heaps = self._forgetting if rule_id in self.forgetful else self._heaps
+            heap = heaps.setdefault(partition, [])
             heapq.heappush(heap, (due, slot))
             if len(heap) > 2 * len(self._entries) + _SLACK:
                 self._compact(partition)
@@ -176,7 +176,9 @@ class DueIndex:
             heaps[partition] = heap = [
                 (e.due, slot)
                 for slot, e in self._entries.items()
-                if e.queued and e.partition == partition and e.forgets == forgets
+                if e.queued
+                and e.partition == partition
+                and (e.rule_id in self.forgetful) == forgets
             ]
             heapq.heapify(heap)
 
@@ -210,17 +212,16 @@ class DueIndex:
         """The slots of `partition` due at `now`, each once (at most `limit`: the others stay
         due for the next call); they are set again when stored. States whose sweep only forgets
         are due by `forget_now` instead, when given (never later than `now`)."""
-        due = self._pop(self._heaps.get(partition), False, partition, now, limit)
+        due = self._pop(self._heaps.get(partition), partition, now, limit)
         clock = now if forget_now is None else min(now, forget_now)
         rest = None if limit is None else limit - len(due)
         if rest is None or rest > 0:
-            due += self._pop(self._forgetting.get(partition), True, partition, clock, rest)
+            due += self._pop(self._forgetting.get(partition), partition, clock, rest)
         return due
 
     def _pop(
         self,
         heap: list[tuple[float, str]] | None,
-        forgets: bool,
         partition: int,
         now: float,
         limit: int | None,
@@ -236,7 +237,6 @@ class DueIndex:
                 and entry.queued
                 and entry.due == when
                 and entry.partition == partition
-                and entry.forgets == forgets
             ):
                 entry.queued = False
                 due.append(slot)

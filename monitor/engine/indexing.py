@@ -76,11 +76,7 @@ class Indexing:
         )
         self.due.forgetful = self._forgetful
         # Rules whose states are indexed only when an event touches them (replay).
-        self._lazy_rules = frozenset(
-            rule.id
-            for rule in ruleset.rules.values()
-            if self.lazy and KINDS[rule.kind].sweep_only_forgets
-        )
+        self._lazy_rules = self._forgetful if self.lazy else frozenset()
 
     def _changed(self, rule_id: str, slot: str, entry: Cached) -> None:
         """Note that an event changed a state: indexed again before it is next used."""
