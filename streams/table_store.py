@@ -54,11 +54,11 @@ class StateTable(faust.Table[str, bytes]):
         # Faust derives a str key's codec, `json`, which is orjson when installed: the keys of
         # non-ASCII slots would change bytes (streams/codecs.py).
         self.key_serializer = codecs.NAME
+        self.value_serializer = "raw"  # the states' JSON bytes, sent as they are
         self._unsent: dict[int, dict[Any, bytes | None]] = {}
         self.barrier: CommitBarrier | None = None
         self._sending: asyncio.Task[None] | None = None  # the last batch's changelog, in flight
         self._raw_keys: dict[str, bytes] = {}
-        self._values_raw: bool | None = None  # whether Faust sends the values as they are
 
     def on_key_set(self, key: Any, value: Any) -> None:
         self._unsent.setdefault(self._partition_of(key), {})[key] = value
@@ -115,12 +115,12 @@ class StateTable(faust.Table[str, bytes]):
         for partition, writes in unsent.items():
             batch = producer.create_batch()
             for key, value in writes.items():
-                raw_key, raw = self._raw_key(key), None if value is None else self._raw(value)
-                if batch.append(key=raw_key, value=raw, timestamp=None) is None:
+                raw_key = self._raw_key(key)
+                if batch.append(key=raw_key, value=value, timestamp=None) is None:
                     deliveries += await self._send(producer, batch, name, partition)
                     batch = producer.create_batch()
-                    if batch.append(key=raw_key, value=raw, timestamp=None) is None:
-                        raise ValueError(f"a state of {len(raw or b'')} bytes exceeds a batch")
+                    if batch.append(key=raw_key, value=value, timestamp=None) is None:
+                        raise ValueError(f"a state of {len(value or b'')} bytes exceeds a batch")
             deliveries += await self._send(producer, batch, name, partition)
         # The task ends when the broker has the records (or raises if it refused them): the
         # commit barrier waits for the tasks registered before a commit, and for nothing
@@ -137,17 +137,6 @@ class StateTable(faust.Table[str, bytes]):
             raw = self._raw_keys[key] = self.changelog_topic.prepare_key(key, self.key_serializer)[
                 0
             ]
-        return raw
-
-    def _raw(self, value: bytes) -> bytes:
-        """A state's changelog value as Faust serialises it: the bytes themselves (the table's
-        values are raw bytes), checked on the first value."""
-        if self._values_raw is None:
-            prepared = self.changelog_topic.prepare_value(value, self.value_serializer)[0]
-            self._values_raw = prepared == value
-        if self._values_raw:
-            return value
-        raw: bytes = self.changelog_topic.prepare_value(value, self.value_serializer)[0]
         return raw
 
     async def _send(
