@@ -300,12 +300,17 @@ def _time_text(moment: datetime) -> str:
 
 
 def ref_text(ref: EventRef) -> str:
-    """`ref_json(ref)` as compact JSON."""
-    data = f',"data":{_DUMPS(to_jsonable_python(ref.data))}' if ref.data else ""
-    return (
-        f'{{"id":{_quoted(ref.id)},"source":{_quoted(ref.source)},"type":{_quoted(ref.type)},'
-        f'"time":{_time_text(ref.time)},"subject":{_quoted(ref.subject)}{data}}}'
-    )
+    """`ref_json(ref)` as compact JSON, made once per reference (an event's data is never
+    changed once it is admitted)."""
+    text = ref.stored_text
+    if text is None:
+        data = f',"data":{_DUMPS(to_jsonable_python(ref.data))}' if ref.data else ""
+        text = (
+            f'{{"id":{_quoted(ref.id)},"source":{_quoted(ref.source)},"type":{_quoted(ref.type)},'
+            f'"time":{_time_text(ref.time)},"subject":{_quoted(ref.subject)}{data}}}'
+        )
+        object.__setattr__(ref, "stored_text", text)  # frozen: a cache, not a change
+    return text
 
 
 def _held_text(held: Held) -> str:
