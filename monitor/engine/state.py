@@ -12,10 +12,11 @@ from typing import Any, Literal
 from pydantic_core import to_jsonable_python
 
 from monitor.events import EventRef
+from monitor.records import record
 from monitor.rules.compiled import CompiledRule
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Held:
     """An event remembered in a slot (a promise, an open incident, a burst member).
 
@@ -30,7 +31,7 @@ class Held:
     link: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Expectation:
     """A follow-up we are waiting for: `then` must arrive for the key before `due`."""
 
@@ -39,7 +40,7 @@ class Expectation:
     breached_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Firing:
     """An alert that fired and is not resolved yet (for `resolve_on`)."""
 
@@ -304,13 +305,24 @@ def ref_text(ref: EventRef) -> str:
     changed once it is admitted)."""
     text = ref.stored_text
     if text is None:
-        data = f',"data":{_DUMPS(to_jsonable_python(ref.data))}' if ref.data else ""
+        data = f',"data":{_data_text(ref.data)}' if ref.data else ""
         text = (
             f'{{"id":{_quoted(ref.id)},"source":{_quoted(ref.source)},"type":{_quoted(ref.type)},'
             f'"time":{_time_text(ref.time)},"subject":{_quoted(ref.subject)}{data}}}'
         )
-        object.__setattr__(ref, "stored_text", text)  # frozen: a cache, not a change
+        object.__setattr__(ref, "stored_text", text)  # read-only to mypy: a cache, not a change
     return text
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _data_text(data: dict[str, Any]) -> str:
+    """An event's data as compact JSON; pydantic's conversion is needed only for nested values
+    (it returns JSON's scalars as they are)."""
+    if all(type(value) in _SCALARS for value in data.values()):
+        return _DUMPS(data)
+    return _DUMPS(to_jsonable_python(data))
 
 
 def _held_text(held: Held) -> str:

@@ -10,6 +10,8 @@ the same bytes, so stored states read back across versions.
 from __future__ import annotations
 
 import json
+import math
+from functools import lru_cache
 from typing import Any
 
 STATE_SEPARATOR = "\x1f"
@@ -50,11 +52,25 @@ def encode_parts(
     """`encode_stored` of the dict these make, without building it (byte for byte the same);
     `state` is the state's compact JSON (`state_text`); `w`, the deadline of the oldest open
     breach, only when there is one."""
-    oldest = "" if oldest_breach is None else f',"w":{_DUMPS(oldest_breach)}'
+    oldest = "" if oldest_breach is None else f',"w":{_number(oldest_breach)}'
     return (
-        f'{{"p":{partition},"r":{_DUMPS(tag)},"s":{state},"d":{_DUMPS(due)},'
+        f'{{"p":{partition},"r":{_quoted_tag(tag)},"s":{state},"d":{_number(due)},'
         f'"o":{waiting},"b":{breached}{oldest}}}'
     ).encode()
+
+
+def _number(value: float | None) -> str:
+    """`_DUMPS(value)` for a due time: `json` writes a finite float as its `repr`."""
+    if value is None:
+        return "null"
+    if type(value) is float and math.isfinite(value):
+        return float.__repr__(value)
+    return _DUMPS(value)
+
+
+@lru_cache(maxsize=1024)  # a rule set has a few dozen tags
+def _quoted_tag(tag: str) -> str:
+    return _DUMPS(tag)
 
 
 def state_text_of(stored: dict[str, Any]) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from monitor.records import record
 
 
 @lru_cache(maxsize=4096)  # a company has few sources; events repeat them endlessly
@@ -53,7 +55,7 @@ class Event(BaseModel):
         return cel_view(self)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EventRef:
     """An event as remembered in state and shown as evidence.
 

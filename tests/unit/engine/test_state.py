@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta, timezone
 
 from monitor.engine.state import Expectation, Firing, Held, KeyState, ref_json, state_text
+from monitor.engine.stored import encode_parts, encode_stored
 from monitor.events import EventRef
 
 T0 = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
@@ -115,3 +116,21 @@ def test_a_during_rules_links_are_typed_in_memory_and_stored_as_before() -> None
         ("fired", f"{source}|i1"),
     ]
     assert KeyState(held=held).to_json() == stored
+
+
+def test_a_stored_value_is_the_json_of_its_dict_byte_for_byte() -> None:
+    # encode_parts writes due times and tags without the encoder (a float as its repr)
+    for due in (None, 1.5, 1e16, 1764547200.123456, 0.1 + 0.2, 1e-7, -0.0, float("inf")):
+        for oldest in (None, 3.25, 1e22):
+            layout = {"p": 3, "r": 'é"t', "s": {}, "d": due, "o": 1, "b": 0}
+            if oldest is not None:
+                layout["w"] = oldest
+            assert encode_parts(3, 'é"t', "{}", due, 1, 0, oldest) == encode_stored(layout)
+
+
+def test_an_events_text_is_made_once_and_is_not_part_of_its_value() -> None:
+    ref = EventRef("e9", "billing", "invoice.charged", T0, "c1", {"amount": 25})
+    first = state_text(KeyState(held=[Held("then", ref)]))
+    assert ref.stored_text is not None
+    assert ref == EventRef("e9", "billing", "invoice.charged", T0, "c1", {"amount": 25})
+    assert state_text(KeyState(held=[Held("then", ref)])) == first
