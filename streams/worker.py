@@ -121,4 +121,8 @@ def run_worker(settings: Settings) -> None:
     # What is loaded by now (modules, rules, the app) lives as long as the worker: keep it out
     # of the cyclic garbage collector's full scans, which otherwise walk all of it each time.
     gc.freeze()
+    # The engine makes and drops several objects per event and rule, and the default threshold
+    # (700 allocations) ran a young collection every few events; what the collector finds is
+    # the client libraries' rare cycles (futures, tracebacks), which can wait for 50,000.
+    gc.set_threshold(50_000, 20, 20)
     worker.execute_from_commandline()
