@@ -4,7 +4,8 @@ Every kind's sweep acts on a remembered time `t` once the clock passes `t` plus 
 depends on what `t` is: an expectation's deadline fires at the deadline and is dropped a horizon
 later (when no late follow-up is expected any more); a held event is dropped after the lateness
 (a follow-up held for a late `first`) or after the horizon plus the lateness (a promise, an open
-interval); remembered ids and open alerts are forgotten after the horizon plus the lateness. The
+interval), the one its kind names for its slot (`Kind.held_for_lateness`, `held_for_window`) or
+else either; remembered ids and open alerts are forgotten after the horizon plus the lateness. The
 earliest of those moments is when sweeping this state can change anything; before it, a sweep
 is a no-op (a hypothesis property in tests/unit/engine/test_due.py checks this against every
 kind's sweep). Erring early is safe (a sweep is idempotent), erring late is not. A sweep at `s`
@@ -22,8 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from monitor.engine.kinds import KINDS
 from monitor.engine.kinds.during import DEFAULT_MAX_OPEN
-from monitor.engine.state import KeyState
+from monitor.engine.state import Held, KeyState
 from monitor.rules.compiled import CompiledRule
 
 
@@ -34,11 +36,12 @@ def next_due(
     the state was last swept, if that is the last thing that happened to it."""
     window = rule.within
     horizon = window.horizon if window is not None else DEFAULT_MAX_OPEN
-    after_held, at_deadline, forgotten = _offsets(horizon, lateness)
+    after_held, at_deadline, forgotten, after_lateness = _offsets(horizon, lateness)
     held, expectations, firing, _, seen = state.parts()
     groups: list[tuple[list[datetime], tuple[timedelta, ...]]] = []
+    best: datetime | None = None
     if held:
-        groups.append(([h.event.time for h in held], after_held))
+        best = _held_due(rule, held, swept_at, after_held, forgotten, after_lateness)
         if window is not None and window.calendar is not None:
             # a held event's business window ends at a computed time (`forget_closed_windows`)
             groups.append(([window.deadline(h.event.time) for h in held], (lateness,)))
@@ -48,7 +51,6 @@ def next_due(
         groups.append(([f.event_time for f in firing], forgotten))
     if seen:
         groups.append((list(seen.values()), forgotten))
-    best: datetime | None = None
     for moments, offsets in groups:
         if swept_at is None:  # every moment counts: the earliest with the smallest offset
             candidate: datetime | None = min(moments) + offsets[0]
@@ -59,14 +61,47 @@ def next_due(
     return best
 
 
+def _held_due(
+    rule: CompiledRule,
+    held: list[Held],
+    swept_at: datetime | None,
+    either: tuple[timedelta, ...],
+    window: tuple[timedelta, ...],
+    lateness: tuple[timedelta, ...],
+) -> datetime | None:
+    """The first moment a sweep may drop a held event. The kind says which slots' events go
+    after the lateness and which at the horizon (`Kind.held_for_lateness`, `held_for_window`);
+    any other slot's events may go at either."""
+    kind = KINDS.get(rule.kind)
+    short = kind.held_for_lateness if kind is not None else frozenset()
+    long = kind.held_for_window if kind is not None else frozenset()
+    best: datetime | None = None
+    for entry in held:
+        slot = entry.slot
+        offsets = lateness if slot in short else window if slot in long else either
+        moment = entry.event.time
+        candidate: datetime | None = None
+        if swept_at is None:
+            candidate = moment + offsets[0]
+        else:
+            for offset in offsets:
+                if moment + offset >= swept_at:
+                    candidate = moment + offset
+                    break
+        if candidate is not None and (best is None or candidate < best):
+            best = candidate
+    return best
+
+
 @lru_cache(maxsize=256)  # a few (horizon, lateness) pairs per rule set
 def _offsets(horizon: timedelta, lateness: timedelta) -> tuple[tuple[timedelta, ...], ...]:
-    """After how long a sweep acts on a held event, a deadline, and a remembered id or alert
-    (each ascending)."""
+    """After how long a sweep acts on a held event, a deadline, a remembered id or alert, and
+    a held event that only waits for the lateness (each ascending)."""
     return (
         tuple(sorted((lateness, horizon + lateness))),
         tuple(sorted((timedelta(0), horizon))),
         (horizon + lateness,),
+        (lateness,),
     )
 
 

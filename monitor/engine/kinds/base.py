@@ -35,7 +35,11 @@ class Kind(Generic[F]):
     (gauged as open and breached, with time-to-handoff). `sweep_only_forgets`: its sweep finds
     nothing and only drops entries older than a cutoff that moves with `ctx.now`, so sweeping
     at t1 and then at t2 leaves what sweeping at t2 alone leaves (replay may put it off until
-    the state is next touched).
+    the state is next touched). `held_for_lateness` and `held_for_window` name the slots whose
+    held events its sweep drops only once they are older than the lateness, or older than the
+    horizon plus the lateness (or, for a business window, once it closed more than the lateness
+    ago), and touches otherwise never: `next_due` then waits for that one moment instead of both
+    (a held event of another slot counts at either).
     """
 
     name: str
@@ -48,6 +52,8 @@ class Kind(Generic[F]):
     sweep: Callable[[StepContext, F, KeyState], list[Finding]]
     holds_expectations: bool = False
     sweep_only_forgets: bool = False
+    held_for_lateness: frozenset[str] = frozenset()
+    held_for_window: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         uses = set(self.uses)
@@ -55,6 +61,8 @@ class Kind(Generic[F]):
             raise ValueError(f"kind {self.name!r}: slots and required fields must be in its form")
         if set(self.scopes) != set(self.slots):
             raise ValueError(f"kind {self.name!r}: every slot, and only slots, needs a scope")
+        if self.held_for_lateness & self.held_for_window:
+            raise ValueError(f"kind {self.name!r}: a held slot is dropped at one moment, not two")
 
     @property
     def uses(self) -> tuple[str, ...]:

@@ -92,4 +92,5 @@ BURST = Kind(
     step=step,
     sweep=sweep,
     sweep_only_forgets=True,
+    held_for_window=frozenset({"match"}),
 )

@@ -79,4 +79,6 @@ CONTRADICTION = Kind(
     step=step,
     sweep=sweep,
     sweep_only_forgets=True,
+    held_for_lateness=frozenset({"then"}),
+    held_for_window=frozenset({"first"}),
 )

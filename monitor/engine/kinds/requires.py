@@ -67,4 +67,5 @@ REQUIRES = Kind(
     provides=("then",),
     step=step,
     sweep=sweep,
+    held_for_window=frozenset({"first"}),
 )

@@ -136,4 +136,5 @@ STALLED = Kind(
     holds_expectations=True,
     step=step,
     sweep=sweep,
+    held_for_lateness=frozenset({"then"}),
 )

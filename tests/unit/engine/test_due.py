@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,8 +14,8 @@ from monitor.engine.due import DueIndex, next_due
 from monitor.engine.kinds import KINDS
 from monitor.engine.kinds.during import DEFAULT_MAX_OPEN
 from monitor.engine.reorder import order_key
-from monitor.engine.state import KeyState
-from monitor.events import Event
+from monitor.engine.state import Held, KeyState
+from monitor.events import Event, EventRef
 from monitor.rules import CompiledRule
 from tests.unit.engine.harness import EngineHarness
 from tests.unit.engine.test_order_independence import LATENESS, RULES, T0, histories
@@ -106,9 +108,19 @@ def test_an_old_event_brings_a_deadline_that_is_already_due() -> None:
 def reference_next_due(
     rule: CompiledRule, state: KeyState, swept_at: datetime | None
 ) -> datetime | None:
-    """`next_due` as first written: every remembered moment plus each of its offsets."""
+    """`next_due` as first written: every remembered moment plus each of its offsets (a held
+    event's one offset when its kind says when its slot is dropped)."""
     horizon = rule.within.horizon if rule.within is not None else DEFAULT_MAX_OPEN
-    moments = [(h.event.time, (LATENESS, horizon + LATENESS)) for h in state.held]
+    kind = KINDS[rule.kind]
+
+    def held_offsets(slot: str) -> tuple[timedelta, ...]:
+        if slot in kind.held_for_lateness:
+            return (LATENESS,)
+        if slot in kind.held_for_window:
+            return (horizon + LATENESS,)
+        return (LATENESS, horizon + LATENESS)
+
+    moments = [(h.event.time, held_offsets(h.slot)) for h in state.held]
     moments += [(e.due, (timedelta(0), horizon)) for e in state.expectations]
     moments += [(f.event_time, (horizon + LATENESS,)) for f in state.firing]
     moments += [(t, (horizon + LATENESS,)) for t in state.seen.values()]
@@ -175,3 +187,25 @@ def test_forgetting_states_wait_for_their_own_clock_and_do_not_hold_up_deadlines
     assert index.pop_due(0, 1000.0, limit=10, forget_now=102.0) == []
     assert index.pop_due(0, 1000.0, limit=1) == ["contradiction\x1fc3"]  # no clock: the wall's
     assert index.has_due(0, 1000.0)
+
+
+def test_a_held_event_is_due_when_its_kind_drops_it() -> None:
+    """Guard: a promise (`first`) a contradiction holds is due at its horizon, a follow-up
+    (`then`) after the lateness; a slot its kind does not name may go at either."""
+    rule = next(r for r in RULES if r.kind == "contradiction" and r.within.calendar is None)
+    horizon = rule.within.horizon
+    ref = EventRef("e1", "billing", "any.type", T0, "c1", {})
+    for slot, due in (("first", T0 + horizon + LATENESS), ("then", T0 + LATENESS)):
+        state = KeyState(held=[Held(slot, ref)])
+        assert next_due(rule, state, LATENESS) == due
+        assert next_due(rule, state, LATENESS, due) == due
+        assert next_due(rule, state, LATENESS, due + timedelta(seconds=1)) is None
+    other = KeyState(held=[Held("other", ref)])
+    assert next_due(rule, other, LATENESS) == T0 + LATENESS
+    assert next_due(rule, other, LATENESS, T0 + LATENESS * 2) == T0 + horizon + LATENESS
+
+
+def test_a_kind_drops_a_held_slot_at_one_moment() -> None:
+    contradiction = KINDS["contradiction"]
+    with pytest.raises(ValueError, match="one moment"):
+        dataclasses.replace(contradiction, held_for_window=frozenset({"first", "then"}))
