@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faust.stores.memory import Store as MemoryStore
 
 from monitor.settings import Settings
 from streams.app import Topology, build_topology
+from streams.table_store import TableStore
 
 SLOTS = ("rule-a\x1fcust-1", "règle\x1f客户", 'quote"back\\slash')
 
@@ -46,3 +48,15 @@ def test_keyed_records_carry_wide_integers_and_nan_unchanged(topo: Topology) -> 
     data = back["batch"][0]["e"]["data"]
     assert data["big"] == 2**70
     assert math.isnan(data["x"])
+
+
+def test_the_store_reads_what_the_table_holds_and_none_for_a_new_slot(topo: Topology) -> None:
+    store = TableStore(topo.state)
+    data = topo.state.data
+    assert type(data) is MemoryStore  # the default store, whose dict is read directly
+    data["rule-a\x1fcust-9"] = b'{"p":0}'  # as the write-behind task writes it
+    assert store.get(0, "rule-a\x1fcust-9") == b'{"p":0}'
+    assert store.get(0, "rule-a\x1fcust-unknown") is None
+    store.put(0, "rule-a\x1fcust-9", b'{"p":1}')  # pending until flushed: reads see it
+    assert store.get(0, "rule-a\x1fcust-9") == b'{"p":1}'
+    del data["rule-a\x1fcust-9"]
