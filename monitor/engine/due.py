@@ -38,26 +38,35 @@ def next_due(
     horizon = window.horizon if window is not None else DEFAULT_MAX_OPEN
     after_held, at_deadline, forgotten, after_lateness = _offsets(horizon, lateness)
     held, expectations, firing, _, seen = state.parts()
-    groups: list[tuple[list[datetime], tuple[timedelta, ...]]] = []
     best: datetime | None = None
     if held:
         best = _held_due(rule, held, swept_at, after_held, forgotten, after_lateness)
         if window is not None and window.calendar is not None:
             # a held event's business window ends at a computed time (`forget_closed_windows`)
-            groups.append(([window.deadline(h.event.time) for h in held], (lateness,)))
+            deadlines = [window.deadline(h.event.time) for h in held]
+            best = _earliest(best, deadlines, (lateness,), swept_at)
     if expectations:
-        groups.append(([e.due for e in expectations], at_deadline))
+        best = _earliest(best, [e.due for e in expectations], at_deadline, swept_at)
     if firing:
-        groups.append(([f.event_time for f in firing], forgotten))
+        best = _earliest(best, [f.event_time for f in firing], forgotten, swept_at)
     if seen:
-        groups.append((list(seen.values()), forgotten))
-    for moments, offsets in groups:
-        if swept_at is None:  # every moment counts: the earliest with the smallest offset
-            candidate: datetime | None = min(moments) + offsets[0]
-        else:
-            candidate = _first_from(moments, offsets, swept_at)
-        if candidate is not None and (best is None or candidate < best):
-            best = candidate
+        best = _earliest(best, seen.values(), forgotten, swept_at)
+    return best
+
+
+def _earliest(
+    best: datetime | None,
+    moments: Iterable[datetime],
+    offsets: tuple[timedelta, ...],
+    swept_at: datetime | None,
+) -> datetime | None:
+    """The earlier of `best` and the group's first moment plus offset (from `swept_at`)."""
+    if swept_at is None:  # every moment counts: the earliest with the smallest offset
+        candidate: datetime | None = min(moments) + offsets[0]
+    else:
+        candidate = _first_from(moments, offsets, swept_at)
+    if candidate is not None and (best is None or candidate < best):
+        return candidate
     return best
 
 
@@ -106,7 +115,7 @@ def _offsets(horizon: timedelta, lateness: timedelta) -> tuple[tuple[timedelta, 
 
 
 def _first_from(
-    moments: list[datetime], offsets: tuple[timedelta, ...], start: datetime
+    moments: Iterable[datetime], offsets: tuple[timedelta, ...], start: datetime
 ) -> datetime | None:
     """The earliest `moment + offset` at or after `start` (offsets ascending)."""
     best: datetime | None = None
@@ -236,10 +245,11 @@ class DueIndex:
 
     def has_due(self, partition: int, now: float) -> bool:
         """Whether `pop_due(partition, now)` may return something (a stale heap entry counts)."""
-        return any(
-            heap and heap[0][0] <= now
-            for heap in (self._heaps.get(partition), self._forgetting.get(partition))
-        )
+        heap = self._heaps.get(partition)
+        if heap and heap[0][0] <= now:
+            return True
+        heap = self._forgetting.get(partition)
+        return bool(heap and heap[0][0] <= now)
 
     def pop_due(
         self, partition: int, now: float, limit: int | None = None, forget_now: float | None = None
