@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
+import random
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
-from monitor.engine.state import Expectation, Firing, Held, KeyState, ref_json, state_text
+from monitor.engine.state import (
+    Expectation,
+    Firing,
+    Held,
+    KeyState,
+    ref_json,
+    ref_text,
+    state_text,
+)
 from monitor.engine.stored import encode_parts, encode_stored
 from monitor.events import EventRef
 
@@ -134,3 +145,25 @@ def test_an_events_text_is_made_once_and_is_not_part_of_its_value() -> None:
     assert ref.stored_text is not None
     assert ref == EventRef("e9", "billing", "invoice.charged", T0, "c1", {"amount": 25})
     assert state_text(KeyState(held=[Held("then", ref)])) == first
+
+
+def test_event_data_is_written_as_json_writes_it_whichever_encoder_writes_it() -> None:
+    compact = json.JSONEncoder(separators=(",", ":")).encode
+    rng = random.Random(7)
+    ascii_text = [chr(c) for c in range(128)]  # control characters, quotes, backslash, DEL
+    cases: list[dict[str, Any]] = [
+        {"s": "".join(rng.choice(ascii_text) for _ in range(rng.randrange(12))), "n": n}
+        for n in (0, -1, 2**63 - 1, -(2**63), 2**64 - 1, 2**64, -(2**63) - 1, 10**30)
+        for _ in range(20)
+    ]
+    cases += [
+        {"b": True, "f": False, "z": None},
+        {"é": "x"},  # a key orjson would write unescaped
+        {"t": "règle \u2028 客户 \U0001f600"},
+        {"x": 1.5, "y": 1e16, "w": 1e-7, "nan": math.nan, "inf": -math.inf},
+        {"nested": {"a": [1, "b", None]}},
+        {"": ""},
+    ]
+    for data in cases:
+        ref = EventRef("e", "billing", "invoice.charged", T0, "c1", data)
+        assert ref_text(ref) == compact(ref_json(ref)), data
