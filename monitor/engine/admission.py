@@ -36,6 +36,8 @@ class Admission:
     consumed: Counter[tuple[str, str]] = field(default_factory=Counter)
     late: Counter[str] = field(default_factory=Counter)
     out_of_order: Counter[str] = field(default_factory=Counter)
+    _now: datetime | None = field(default=None, init=False, repr=False)
+    _range: tuple[datetime, datetime] = field(init=False, repr=False)
 
     def admit(
         self, where: Hashable, value: bytes | None, headers: Headers | None, now: datetime
@@ -54,7 +56,11 @@ class Admission:
 
     def check(self, where: Hashable, event: EventRef, now: datetime) -> EventRef:
         """The time range, then the late-event rule, for an event decoded (or mapped) already."""
-        check_time_range(event, now, self.max_age, self.max_ahead)
+        if now is not self._now:  # a batch is admitted at one `now`: its range is made once
+            self._now, self._range = now, (now - self.max_age, now + self.max_ahead)
+        earliest, latest = self._range
+        if not earliest <= event.time <= latest:
+            check_time_range(event, now, self.max_age, self.max_ahead)  # says which bound
         return self.order(where, event)
 
     def order(self, where: Hashable, event: EventRef) -> EventRef:
@@ -63,7 +69,9 @@ class Admission:
         if watermark is None:
             watermark = self.watermarks[where] = Watermark(self.lateness)
         department = event.department
-        if watermark.is_too_late(event.time):
+        # An event in order is never late (the lateness is not negative): the watermark's own
+        # datetime sum is needed only for the others.
+        if event.time < watermark.highest and watermark.is_too_late(event.time):
             self.late[department] += 1
             raise Rejected(
                 RejectReason.TOO_LATE,

@@ -182,6 +182,20 @@ def test_the_late_event_rule_is_per_partition() -> None:
     assert gate.consumed == {("sales", "deal.closed"): 3}
 
 
+def test_the_time_range_moves_with_each_batchs_clock() -> None:
+    gate = replace(admission(), max_age=DAY, max_ahead=HOUR)
+    old = encode(event("sales", "deal.closed", at=T0 - DAY, id="old"))
+    assert gate.admit(0, old, None, T0).id == "old"  # exactly at the bound
+    later = T0 + MINUTE  # the next batch's clock: `old` is now a minute too old
+    with pytest.raises(Rejected) as caught:
+        gate.admit(1, old, None, later)
+    assert caught.value.reason == RejectReason.TIME_OUT_OF_RANGE
+    ahead = encode(event("sales", "deal.closed", at=later + HOUR, id="ahead"))
+    assert gate.admit(2, ahead, None, later).id == "ahead"
+    with pytest.raises(Rejected):
+        gate.admit(2, ahead, None, T0)  # an earlier clock again: the range follows it back
+
+
 KEYED_BY_DEAL = """\
 version: 1
 rules:
