@@ -25,9 +25,16 @@ from typing import Any
 from monitor.engine.admission import Admission
 from monitor.engine.indexing import Cached, Indexing
 from monitor.engine.ruleset import Ruleset
-from monitor.engine.state import Finding, KeyState, state_text
+from monitor.engine.state import Finding, KeyState
 from monitor.engine.store import DictStore, StateStore
-from monitor.engine.stored import encode_parts, read_stored, slot_of, split_slot, state_text_of
+from monitor.engine.stored import (
+    encode_parts,
+    read_stored,
+    slot_of,
+    split_slot,
+    state_text,
+    state_text_of,
+)
 from monitor.events import EventRef
 
 __all__ = ["Admission", "DictStore", "Driver", "StateStore"]

@@ -4,15 +4,24 @@ A stored value is compact JSON `{"p": partition, "r": state tag, "s": state, "d"
 (epoch seconds, null: never), "o": open expectations, "b": breached ones, "w": the deadline of
 the oldest open breach, if any}`, with `p` first so a
 store can pick one partition's values out of its bytes (`stored_partition`). The changelog holds
-the same bytes, so stored states read back across versions.
+the same bytes, so stored states read back across versions. `state_text` writes a state's part
+straight from its entries, each event's JSON made once (`EventRef.stored_text`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 from functools import lru_cache
+from json.encoder import encode_basestring_ascii as _quoted
 from typing import Any
+
+import orjson
+from pydantic_core import to_jsonable_python
+
+from monitor.engine.state import Expectation, Held, KeyState, time_json
+from monitor.events import EventRef
 
 STATE_SEPARATOR = "\x1f"
 _DUMPS = json.JSONEncoder(separators=(",", ":")).encode
@@ -88,3 +97,97 @@ def stored_partition(raw: bytes) -> int | None:
         return int(raw[5:end])
     except ValueError:
         return None
+
+
+def state_text(state: KeyState) -> str:
+    """`state.to_json()` as compact JSON (what the store holds), written straight from the
+    state's entries: byte for byte what `json` makes of the dict, without building it."""
+    held, expectations, firing, last_fired, seen = state.parts()
+    parts = []
+    if held:
+        parts.append('"held":[' + ",".join(map(_held_text, held)) + "]")
+    if expectations:
+        parts.append('"expectations":[' + ",".join(map(_expectation_text, expectations)) + "]")
+    if firing:  # rare: the generic path
+        parts.append('"firing":' + _DUMPS(state.to_json()["firing"]))
+    if last_fired is not None:
+        parts.append('"last_fired":' + _time_text(last_fired))
+    if seen:
+        parts.append(
+            '"seen":{' + ",".join(f"{_quoted(k)}:{_time_text(t)}" for k, t in seen.items()) + "}"
+        )
+    return "{" + ",".join(parts) + "}"
+
+
+_TIMES: dict[datetime, str] = {}  # UTC moments' JSON: a state is written again and again
+_TIMES_HELD = 65_536
+
+
+def _time_text(moment: datetime) -> str:
+    if moment.tzinfo is not UTC:  # equal moments in other zones are written differently
+        return _quoted(time_json(moment))
+    text = _TIMES.get(moment)
+    if text is None:
+        if len(_TIMES) >= _TIMES_HELD:
+            _TIMES.clear()
+        text = _TIMES[moment] = f'"{moment.isoformat()[:-6]}Z"'  # `time_json`, without a copy
+    return text
+
+
+def ref_text(ref: EventRef) -> str:
+    """`ref_json(ref)` as compact JSON, made once per reference (an event's data is never
+    changed once it is admitted)."""
+    text = ref.stored_text
+    if text is None:
+        data = f',"data":{_data_text(ref.data)}' if ref.data else ""
+        text = (
+            f'{{"id":{_quoted(ref.id)},"source":{_quoted(ref.source)},"type":{_quoted(ref.type)},'
+            f'"time":{_time_text(ref.time)},"subject":{_quoted(ref.subject)}{data}}}'
+        )
+        object.__setattr__(ref, "stored_text", text)  # read-only to mypy: a cache, not a change
+    return text
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1  # the integers orjson writes
+
+
+def _data_text(data: dict[str, Any]) -> str:
+    """An event's data as compact JSON, byte for byte what `json` writes (the stored layout).
+
+    The usual data, ASCII strings, integers within 64 bits, booleans and nulls, is written by
+    orjson, which writes those exactly as `json` does (1.1 µs against 3.9); a float (which the
+    two format differently), other text and nested values go through `json`, and pydantic's
+    conversion only for nested values (it returns JSON's scalars as they are)."""
+    for key, value in data.items():
+        kind = type(value)
+        if kind is str:
+            if not value.isascii() or "\x7f" in value:  # `json` escapes DEL, orjson does not
+                break
+        elif kind is int:
+            if not _INT64_MIN <= value <= _UINT64_MAX:
+                break
+        elif kind is not bool and value is not None:
+            break
+        if type(key) is not str or not key.isascii() or "\x7f" in key:
+            break
+    else:
+        return orjson.dumps(data).decode()
+    if all(type(value) in _SCALARS for value in data.values()):
+        return _DUMPS(data)
+    return _DUMPS(to_jsonable_python(data))
+
+
+def _held_text(held: Held) -> str:
+    slot = held.slot if held.link is None else f"{held.slot}:{held.link}"
+    tag = "" if held.tag is None else f',"tag":{_quoted(held.tag)}'
+    return f'{{"slot":{_quoted(slot)},"event":{ref_text(held.event)}{tag}}}'
+
+
+def _expectation_text(expectation: Expectation) -> str:
+    breached = expectation.breached_at
+    late = "" if breached is None else f',"breached_at":{_time_text(breached)}'
+    return (
+        f'{{"opened_by":{ref_text(expectation.opened_by)},"due":{_time_text(expectation.due)}'
+        f"{late}}}"
+    )

@@ -70,7 +70,7 @@ class EventRef:
     subject: str
     data: dict[str, Any] = field(default_factory=dict)
     # Its JSON as state stores it, made the first time a state holding it is written
-    # (`state.ref_text`): a state is written again at each change, with every event it holds,
+    # (`stored.ref_text`): a state is written again at each change, with every event it holds,
     # and one event is often held by several rules. Not part of the value.
     stored_text: str | None = field(default=None, init=False, compare=False, repr=False)
 

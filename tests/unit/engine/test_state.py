@@ -8,16 +8,8 @@ import random
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from monitor.engine.state import (
-    Expectation,
-    Firing,
-    Held,
-    KeyState,
-    ref_json,
-    ref_text,
-    state_text,
-)
-from monitor.engine.stored import encode_parts, encode_stored
+from monitor.engine.state import Expectation, Firing, Held, KeyState, ref_json
+from monitor.engine.stored import encode_parts, encode_stored, ref_text, state_text
 from monitor.events import EventRef
 
 T0 = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
