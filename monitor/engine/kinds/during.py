@@ -107,4 +107,8 @@ DURING = Kind(
     provides=("open", "then"),
     step=step,
     sweep=sweep,
+    # An `open` goes at its horizon or once a close of it is older than the lateness (the
+    # close's own moment), a `fired` marker with its open; a `close` may go at either.
+    held_for_lateness=frozenset({"then"}),
+    held_for_window=frozenset({"open", FIRED}),
 )

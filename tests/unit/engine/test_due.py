@@ -209,3 +209,14 @@ def test_a_kind_drops_a_held_slot_at_one_moment() -> None:
     contradiction = KINDS["contradiction"]
     with pytest.raises(ValueError, match="one moment"):
         dataclasses.replace(contradiction, held_for_window=frozenset({"first", "then"}))
+
+
+def test_an_open_interval_is_due_at_its_horizon_and_a_close_at_either() -> None:
+    rule = next(r for r in RULES if r.kind == "during")
+    horizon = rule.within.horizon if rule.within is not None else DEFAULT_MAX_OPEN
+    ref = EventRef("e1", "support", "any.type", T0, "c1", {})
+    opened, then = Held("open", ref), Held("then", ref)
+    closed = Held("close", ref, link="support|e0")
+    assert next_due(rule, KeyState(held=[opened]), LATENESS) == T0 + horizon + LATENESS
+    assert next_due(rule, KeyState(held=[then]), LATENESS) == T0 + LATENESS
+    assert next_due(rule, KeyState(held=[opened, closed]), LATENESS) == T0 + LATENESS
