@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -14,6 +14,7 @@ from rich.console import Console
 from monitor.alerts import Alert, alert_from
 from monitor.alerts.console import print_alert
 from monitor.engine import Finding, Ruleset
+from monitor.engine.clock import EPOCH
 from monitor.engine.driver import Admission, Driver
 from monitor.engine.state import ref_from_json, ref_json
 from monitor.events import Rejected, RejectReason
@@ -34,7 +35,6 @@ from streams.sources import SourceIntake
 from streams.table_store import TableStore, partition_for
 
 log = logging.getLogger("cxmon")
-_NOTHING_READ = datetime(1970, 1, 1, tzinfo=UTC)  # a partition's clock before any event
 
 
 class Detection:
@@ -209,7 +209,7 @@ class Detection:
         if "tick" in value:
             # The open-expectation gauges are set once per tick, by `forget_partitions`: set
             # here, after each partition's sweep, they were computed once per owned partition.
-            read_up_to = self.event_clock.get(partition, _NOTHING_READ)
+            read_up_to = self.event_clock.get(partition, EPOCH)  # nothing read: forget nothing
             await self.publish_all(self.driver.sweep(partition, utcnow() - self.grace, read_up_to))
             return
         now = utcnow()

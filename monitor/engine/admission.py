@@ -69,18 +69,16 @@ class Admission:
         if watermark is None:
             watermark = self.watermarks[where] = Watermark(self.lateness)
         department = event.department
-        # An event in order is never late (the lateness is not negative): the watermark's own
-        # datetime sum is needed only for the others.
-        if event.time < watermark.highest and watermark.is_too_late(event.time):
+        if event.time >= watermark.highest:  # in order: never late (lateness is not negative)
+            watermark.highest = event.time
+        elif watermark.is_too_late(event.time):
             self.late[department] += 1
             raise Rejected(
                 RejectReason.TOO_LATE,
                 f"event time {event.time.isoformat()} is behind the watermark "
                 f"{watermark.value.isoformat()} (lateness {format_duration(watermark.lateness)})",
             )
-        if event.time < watermark.highest:
-            self.out_of_order[department] += 1
         else:
-            watermark.highest = event.time
+            self.out_of_order[department] += 1
         self.consumed[(department, event.type)] += 1
         return event
