@@ -11,6 +11,7 @@ changelog written by an earlier worker keeps its keys).
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from faust.serializers import codecs
@@ -27,6 +28,12 @@ class StdJson(codecs.Codec):
 
     def _loads(self, s: bytes) -> Any:
         return json.loads(s)
+
+
+def str_bytes(text: str) -> bytes:
+    """What `StdJson` writes for a str (`json` writes a str alone with its ASCII encoder), without
+    Faust's serialiser around it."""
+    return encode_basestring_ascii(text).encode()
 
 
 codecs.register(NAME, StdJson())
