@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,11 +21,10 @@ from monitor.events.envelope import utcnow
 from monitor.events.mapping import MappingFailed, SourceMappings
 from monitor.metrics import Metrics
 from monitor.rules import load_rules
-from monitor.rules.watch import RuleWatch
 from monitor.settings import Settings
 from monitor.sources import load_sources
 from monitor.sources.loader import departments_named
-from streams.app import Topology, receiver
+from streams.app import Topology
 from streams.counters import drain_counters, update_open_gauges
 from streams.dead_letters import dead_letter, message_of
 from streams.faust_compat import producer_of
@@ -240,7 +238,7 @@ class Detection:
         barrier (streams/faust_compat.py): the batch's input offsets are committed only once
         they are delivered, and not at all if one fails.
         """
-        delivered = [await self.publish(alert_from(finding), finding) for finding in findings]
+        delivered = [await self.publish(alert_from(finding)) for finding in findings]
         # after rendering: it counts failed messages too
         drain_counters(self.admission, self.ruleset, self.metrics)
         self.driver.commit()  # into the store's pending writes, which reads see
@@ -312,7 +310,7 @@ class Detection:
         keyed = self.settings.topic_keyed
         return sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == keyed)
 
-    async def publish(self, alert: Alert, finding: Finding) -> Any:
+    async def publish(self, alert: Alert) -> Any:
         """Write the alert to the durable outbox topic, count it, and show it; the result is
         awaited for its delivery."""
         # Straight to the producer Faust's topic wraps (same key and value bytes, same
@@ -334,70 +332,3 @@ class Detection:
         if self.console is not None:
             print_alert(self.console, alert)
         return delivery
-
-
-def install_agents(topo: Topology, detection: Detection, settings: Settings) -> None:
-    """Register the agents and the sweep timer on the app."""
-    app = topo.app
-    app.on_ready.connect(receiver(detection.on_rebalanced))
-
-    @app.agent(topo.events, name="cxmon-ingest")
-    async def ingest(stream: Any) -> None:
-        # One event per fetched partition batch (streams/faust_compat.py), handed over as soon
-        # as it is fetched; it is acked, and its offsets become committable, when the next one
-        # is taken. Faust's own consumer (CXMON_BATCH_DELIVERY=false) gives one per record.
-        async for event in stream.events():
-            value = event.value
-            records = value if isinstance(value, list) else [event.message]
-            await detection.ingest_batch(event.message.partition, records)
-
-    @app.agent(topo.keyed, name="cxmon-detect")
-    async def detect(stream: Any) -> None:
-        async for record in stream.events():
-            try:
-                await detection.detect(record)
-            except Exception:
-                log.exception("unexpected error while detecting; record skipped")
-                detection.metrics.events_rejected.labels(
-                    reason=str(RejectReason.INTERNAL_ERROR)
-                ).inc()
-
-    watch = RuleWatch([settings.rules_path, settings.sources_path])
-
-    def sighup_before_start(_signum: int, _frame: object) -> None:
-        app.loop.call_soon_threadsafe(reload_now)
-
-    # SIGHUP's default action kills the process: the handler goes in before Faust starts, or a
-    # SIGHUP sent as soon as the ready file appears (which it may, before the task below has
-    # run) would kill the worker instead of reloading it.
-    signal.signal(signal.SIGHUP, sighup_before_start)
-
-    @app.task  # type: ignore[untyped-decorator]
-    async def reload_on_sighup() -> None:
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGHUP, reload_now)
-
-    reloads: set[asyncio.Task[bool]] = set()  # held until done (the loop keeps weak refs)
-
-    def reload_now() -> None:
-        watch.changed()  # take in the files as they are now, so the timer does not reload again
-        task = asyncio.ensure_future(detection.reload_between_batches("SIGHUP"))
-        reloads.add(task)
-        task.add_done_callback(reloads.discard)
-
-    if settings.reload_interval_s > 0:
-
-        @app.timer(settings.reload_interval_s)  # type: ignore[untyped-decorator]
-        async def reload_on_change() -> None:
-            if watch.changed():
-                await detection.reload_between_batches("rule files changed")
-
-    @app.timer(settings.sweep_interval_s)  # type: ignore[untyped-decorator]
-    async def tick() -> None:
-        if app.rebalancing:
-            return
-        owned = detection.owned_partitions()
-        detection.forget_partitions(owned)
-        stamp = utcnow().isoformat()
-        for partition in owned:
-            await topo.keyed.send(key=None, value={"tick": stamp}, partition=partition)

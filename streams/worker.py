@@ -20,12 +20,13 @@ from monitor.rules import load_rules
 from monitor.settings import Settings
 from monitor.sources import load_sources
 from monitor.sources.loader import departments_named
-from streams.agents import Detection, install_agents
+from streams.agents import Detection
 from streams.app import Topology, build_topology, new_worker, receiver
 from streams.kafka_security import describe
 from streams.sensors import FAUST_PREFIX, CachedPrometheusMonitor, sample_loop_lag
 from streams.sources import SourceIntake
 from streams.topics import ensure_topics, worker_topics
+from streams.wiring import install_agents
 
 log = logging.getLogger("cxmon")
 __all__ = ["FAUST_PREFIX", "run_worker"]
