@@ -123,7 +123,7 @@ class Driver(Indexing):
             if rule is None:
                 continue  # removed by a reload since the event was routed
             slot = slot_of(rule_id, key)
-            entry = self._entry(partition, slot, self._tags[rule_id])
+            entry = self._entry(partition, slot, rule_id)
             if catch_up and self._is_due(slot, entry, now):
                 findings.extend(self.ruleset.sweep(rule, key, entry.state, now))
                 self._cache[slot] = entry  # indexing may have let go of it
@@ -161,7 +161,7 @@ class Driver(Indexing):
             forgets = rule_id in self._forgetful
             if self.defer_forgetting and forgets:
                 continue  # still due: swept by `apply` if an event touches it
-            entry = self._entry(partition, slot, self._tags[rule_id])
+            entry = self._entry(partition, slot, rule_id)
             before = _shape(entry.state)
             at = forget_at if forgets else now
             findings.extend(self.ruleset.sweep(rule, key, entry.state, at))
@@ -208,13 +208,16 @@ class Driver(Indexing):
             unindexed[slot] = entry
         return findings
 
-    def _entry(self, partition: int, slot: str, tag: str) -> Cached:
+    def _entry(self, partition: int, slot: str, rule_id: str) -> Cached:
+        tag = self._tags[rule_id]
         entry = self._cache.get(slot)
         if entry is not None and entry.tag == tag:
             return entry
         raw = self.store.get(partition, slot)
         stored = read_stored(raw)
-        entry = Cached(partition, tag, KeyState(), exists=raw is not None, size=len(raw or b""))
+        entry = Cached(
+            partition, tag, KeyState(), rule_id, exists=raw is not None, size=len(raw or b"")
+        )
         # A state stored under another tag belongs to an earlier rule with another kind or key.
         if stored and stored.get("r") == tag:
             entry.state = KeyState.from_json(stored["s"])
@@ -243,7 +246,7 @@ class Driver(Indexing):
             entry.stale = False
             self._index(slot, entry)
         state, partition = entry.state, entry.partition
-        if split_slot(slot)[0] not in self.ruleset.rules or state.is_empty():
+        if entry.rule_id not in self.ruleset.rules or state.is_empty():
             self._cache.pop(slot, None)
             if entry.exists:
                 self.store.delete(partition, slot)

@@ -37,6 +37,7 @@ class Cached:
     partition: int
     tag: str
     state: KeyState
+    rule_id: str  # of its slot (`split_slot(slot)[0]`), so the hot path need not split it
     stored: str | None = None  # the state's JSON text as last written under `tag`
     stored_partition: int = -1
     exists: bool = False  # some value (maybe another rule's) is in the store under the slot
@@ -87,7 +88,7 @@ class Indexing:
 
     def _is_due(self, slot: str, entry: Cached, now: datetime) -> bool:
         """Whether a sweep at `now` may change the state (an event is about to touch it)."""
-        rule_id = split_slot(slot)[0]
+        rule_id = entry.rule_id
         if rule_id in self._lazy_rules:
             if entry.stale:  # work its due time out now, from the state `_index` would see
                 entry.stale = False
@@ -120,7 +121,7 @@ class Indexing:
     def _index(self, slot: str, entry: Cached) -> None:
         """Record when the state next needs a sweep, and its expectation counts."""
         self._unindexed.pop(slot, None)
-        rule = self.ruleset.rules.get(split_slot(slot)[0])
+        rule = self.ruleset.rules.get(entry.rule_id)
         state, partition = entry.state, entry.partition
         if rule is None or state.is_empty():
             self.due.remove(slot)

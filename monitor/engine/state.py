@@ -28,6 +28,10 @@ class Held:
     event: EventRef
     tag: str | None = None  # e.g. a burst member's `distinct` value, computed once
     link: str | None = None
+    # Its JSON as state stores it, made the first time a state holding it is written
+    # (`stored.state_text`): a held entry stays in its state across many writes. Not part of
+    # the value.
+    stored_text: str | None = field(default=None, init=False, compare=False, repr=False)
 
 
 @record
@@ -37,6 +41,8 @@ class Expectation:
     opened_by: EventRef
     due: datetime
     breached_at: datetime | None = None
+    # Its JSON as state stores it, made once (`stored.state_text`), as `Held.stored_text`.
+    stored_text: str | None = field(default=None, init=False, compare=False, repr=False)
 
 
 @record

@@ -104,19 +104,29 @@ def state_text(state: KeyState) -> str:
     state's entries: byte for byte what `json` makes of the dict, without building it."""
     held, expectations, firing, last_fired, seen = state.parts()
     parts = []
-    if held:
-        parts.append('"held":[' + ",".join(map(_held_text, held)) + "]")
+    if held:  # each entry's text is made once: entries are immutable and outlive many writes
+        texts = [h.stored_text or _held_text(h) for h in held]
+        parts.append('"held":[' + ",".join(texts) + "]")
     if expectations:
-        parts.append('"expectations":[' + ",".join(map(_expectation_text, expectations)) + "]")
+        texts = [e.stored_text or _expectation_text(e) for e in expectations]
+        parts.append('"expectations":[' + ",".join(texts) + "]")
     if firing:  # rare: the generic path
         parts.append('"firing":' + _DUMPS(state.to_json()["firing"]))
     if last_fired is not None:
         parts.append('"last_fired":' + _time_text(last_fired))
     if seen:
-        parts.append(
-            '"seen":{' + ",".join(f"{_quoted(k)}:{_time_text(t)}" for k, t in seen.items()) + "}"
-        )
+        parts.append('"seen":{' + _seen_text(seen) + "}")
     return "{" + ",".join(parts) + "}"
+
+
+def _seen_text(seen: dict[str, datetime]) -> str:
+    """The `seen` map's entries, `_time_text`'s cache read in line (a call less per entry)."""
+    times = _TIMES
+    entries = []
+    for marker, moment in seen.items():
+        text = times.get(moment) if moment.tzinfo is UTC else None
+        entries.append(f"{_quoted(marker)}:{text or _time_text(moment)}")
+    return ",".join(entries)
 
 
 _TIMES: dict[datetime, str] = {}  # UTC moments' JSON: a state is written again and again
@@ -179,15 +189,21 @@ def _data_text(data: dict[str, Any]) -> str:
 
 
 def _held_text(held: Held) -> str:
+    """A held entry's JSON, made once per entry (`Held.stored_text`)."""
     slot = held.slot if held.link is None else f"{held.slot}:{held.link}"
     tag = "" if held.tag is None else f',"tag":{_quoted(held.tag)}'
-    return f'{{"slot":{_quoted(slot)},"event":{ref_text(held.event)}{tag}}}'
+    text = f'{{"slot":{_quoted(slot)},"event":{ref_text(held.event)}{tag}}}'
+    object.__setattr__(held, "stored_text", text)  # read-only to mypy: a cache, not a change
+    return text
 
 
 def _expectation_text(expectation: Expectation) -> str:
+    """An expectation's JSON, made once per expectation (`Expectation.stored_text`)."""
     breached = expectation.breached_at
     late = "" if breached is None else f',"breached_at":{_time_text(breached)}'
-    return (
+    text = (
         f'{{"opened_by":{ref_text(expectation.opened_by)},"due":{_time_text(expectation.due)}'
         f"{late}}}"
     )
+    object.__setattr__(expectation, "stored_text", text)  # as in `_held_text`
+    return text

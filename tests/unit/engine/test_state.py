@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -137,6 +138,19 @@ def test_an_events_text_is_made_once_and_is_not_part_of_its_value() -> None:
     assert ref.stored_text is not None
     assert ref == EventRef("e9", "billing", "invoice.charged", T0, "c1", {"amount": 25})
     assert state_text(KeyState(held=[Held("then", ref)])) == first
+
+
+def test_an_entrys_text_is_made_once_and_a_changed_copy_makes_its_own() -> None:
+    compact = json.JSONEncoder(separators=(",", ":")).encode
+    held, waiting = Held("first", REF), Expectation(BARE, due=T0)
+    state = KeyState(held=[held], expectations=[waiting])
+    first = state_text(state)
+    assert held.stored_text is not None and waiting.stored_text is not None
+    assert held == Held("first", REF) and waiting == Expectation(BARE, due=T0)
+    assert state_text(state) == first == compact(state.to_json())
+    # a sweep marks a breach on a copy (`dataclasses.replace`), which must not carry the text
+    state.expectations = [replace(waiting, breached_at=T0 + timedelta(minutes=1))]
+    assert state_text(state) == compact(state.to_json()) != first
 
 
 def test_event_data_is_written_as_json_writes_it_whichever_encoder_writes_it() -> None:
