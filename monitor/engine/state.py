@@ -303,13 +303,15 @@ def ref_json(ref: EventRef) -> dict[str, Any]:
 
 def ref_from_json(data: Mapping[str, Any]) -> EventRef:
     """Read back `ref_json`."""
+    time = data["time"]
     return EventRef(
         data["id"],
         data["source"],
         data["type"],
-        time_from_json(data["time"]),
+        time_from_json(time),
         data["subject"],
         dict(data.get("data") or {}),
+        time,
     )
 
 

@@ -152,9 +152,33 @@ def ref_text(ref: EventRef) -> str:
         data = f',"data":{_data_text(ref.data)}' if ref.data else ""
         text = (
             f'{{"id":{_quoted(ref.id)},"source":{_quoted(ref.source)},"type":{_quoted(ref.type)},'
-            f'"time":{_time_text(ref.time)},"subject":{_quoted(ref.subject)}{data}}}'
+            f'"time":{_ref_time_text(ref)},"subject":{_quoted(ref.subject)}{data}}}'
         )
         object.__setattr__(ref, "stored_text", text)  # read-only to mypy: a cache, not a change
+    return text
+
+
+def _ref_time_text(ref: EventRef) -> str:
+    """`_time_text(ref.time)`, from the text the time was read from when that is already what
+    `time_json` writes (`YYYY-MM-DDTHH:MM:SS`, six digits of a fraction unless it is zero, `Z`):
+    no `isoformat` for most events. Remembered for the `seen` entries of the same moment."""
+    read, moment = ref.time_text, ref.time
+    if read is None or moment.tzinfo is not UTC:
+        return _time_text(moment)
+    size = len(read)
+    if not (
+        (size == 20 or (size == 27 and read[19] == "." and read[20:26] != "000000"))
+        and read[size - 1] == "Z"
+        and read[4] == read[7] == "-"
+        and read[10] == "T"
+        and read[13] == read[16] == ":"
+        and read.isascii()
+        and read[11:13] != "24"  # a parser that reads 24:00 as the next midnight
+    ):
+        return _time_text(moment)
+    if len(_TIMES) >= _TIMES_HELD:
+        _TIMES.clear()
+    text = _TIMES[moment] = f'"{read}"'
     return text
 
 

@@ -117,4 +117,4 @@ def _plain_ref(value: bytes, chars: int, max_depth: int, max_items: int) -> Even
         moment = datetime.fromisoformat(time).astimezone(UTC)
     except (ValueError, OverflowError):
         return None
-    return EventRef(id_, source, type_, moment, subject, data)
+    return EventRef(id_, source, type_, moment, subject, data, time)

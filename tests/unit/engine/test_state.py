@@ -153,6 +153,30 @@ def test_an_entrys_text_is_made_once_and_a_changed_copy_makes_its_own() -> None:
     assert state_text(state) == compact(state.to_json()) != first
 
 
+def test_an_events_time_is_written_as_time_json_writes_it_whatever_text_it_was_read_from() -> None:
+    compact = json.JSONEncoder(separators=(",", ":")).encode
+    texts = [
+        "2026-05-01T09:30:00Z",  # these four are written as they were read
+        "2026-05-01T09:30:00.000005Z",
+        "2026-05-01T09:30:00.123456Z",
+        "0999-05-01T09:30:00Z",
+        "2026-05-01T09:30:00.000000Z",  # and these are not
+        "2026-05-01T09:30:00.5Z",
+        "2026-05-01T09:30:00.500Z",
+        "2026-05-01T09:30:00+00:00",
+        "2026-05-01T11:30:00+02:00",
+        "2026-05-01 09:30:00Z",
+        "20260501T093000.000005Z",
+        "2026-05-01T09:30Z",
+    ]
+    for text in texts:
+        for moment in (datetime.fromisoformat(text).astimezone(UTC), datetime.fromisoformat(text)):
+            ref = EventRef("e", "billing", "invoice.charged", moment, "c1", {}, text)
+            assert ref_text(ref) == compact(ref_json(ref)), text
+            seen = KeyState(seen={"billing|e": moment})  # reads the moment's text `ref` made
+            assert state_text(seen) == compact(seen.to_json()), text
+
+
 def test_event_data_is_written_as_json_writes_it_whichever_encoder_writes_it() -> None:
     compact = json.JSONEncoder(separators=(",", ":")).encode
     rng = random.Random(7)
