@@ -13,7 +13,7 @@ from rich.console import Console
 from monitor.alerts import Alert, alert_from
 from monitor.alerts.console import print_alert
 from monitor.engine import Finding, Ruleset
-from monitor.engine.clock import EPOCH
+from monitor.engine.clock import EPOCH, deadline_clock
 from monitor.engine.driver import Admission, Driver
 from monitor.engine.state import ref_from_json, ref_json
 from monitor.events import Rejected, RejectReason
@@ -27,7 +27,7 @@ from monitor.sources.loader import departments_named
 from streams.app import Topology
 from streams.counters import drain_counters, update_open_gauges
 from streams.dead_letters import dead_letter, message_of
-from streams.faust_compat import producer_of
+from streams.faust_compat import producer_of, records_waiting
 from streams.keyed import KeyedBatches
 from streams.sources import SourceIntake
 from streams.table_store import TableStore, partition_for
@@ -80,6 +80,9 @@ class Detection:
         # Per keyed partition, the newest event time applied there: the clock a tick forgets
         # by (`Driver.sweep`'s `forget_now`); none yet, nothing is forgotten.
         self.event_clock: dict[int, datetime] = {}
+        # Per input (topic, partition), the last offset handled: what a tick's deadline clock
+        # compares with what the partition holds.
+        self.handled: dict[tuple[str, int], int] = {}
 
     @property
     def ruleset(self) -> Ruleset:
@@ -93,6 +96,8 @@ class Detection:
         """`admit_batch`, one batch at a time."""
         async with self.batch_lock:
             await self.admit_batch(partition, records)
+            if records:  # for the deadline clock
+                self.handled[(records[-1].topic, partition)] = records[-1].offset
 
     async def admit_batch(self, partition: int, records: Sequence[Any]) -> None:
         """Admit the records one input partition fetched; apply or forward each event for each
@@ -208,7 +213,8 @@ class Detection:
             # The open-expectation gauges are set once per tick, by `forget_partitions`: set
             # here, after each partition's sweep, they were computed once per owned partition.
             read_up_to = self.event_clock.get(partition, EPOCH)  # nothing read: forget nothing
-            await self.publish_all(self.driver.sweep(partition, utcnow() - self.grace, read_up_to))
+            deadlines = self.deadline_clock(utcnow() - self.grace)
+            await self.publish_all(self.driver.sweep(partition, deadlines, read_up_to))
             return
         now = utcnow()
         findings = []
@@ -221,6 +227,23 @@ class Detection:
             self._read_up_to(partition, newest)
         findings.extend(self.driver.settle(now - self.grace, newest))
         await self.publish_all(findings)
+
+    def deadline_clock(self, now: datetime) -> datetime:
+        """The moment a sweep breaches deadlines up to (`clock.deadline_clock`): `now`, held
+        back while an input partition this worker reads is a backlog not handled yet."""
+        app: Any = self.topo.app
+        inputs: frozenset[str] = getattr(app, "batch_topics", frozenset())
+        marks = self.admission.watermarks
+        clock = deadline_clock(
+            now,
+            (
+                (records_waiting(app.consumer, tp, self.handled.get(tp)), marks.get(tp))
+                for tp in app.assignor.assigned_actives()
+                if tp.topic in inputs
+            ),
+        )
+        self.metrics.deadline_clock.set(clock.timestamp())
+        return clock
 
     def _read_up_to(self, partition: int, newest: datetime) -> None:
         """Move a keyed partition's forgetting clock to the newest event applied there."""

@@ -97,7 +97,20 @@ class BatchSchema(faust.Schema):  # type: ignore[type-arg]
 
 
 class BatchDeliveryConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer: one interruptible wait per fetch, one message per batch."""
+    """Faust's aiokafka consumer: one interruptible wait per fetch, one message per batch.
+
+    Its consumer thread notes, as each fetch returns, the last offset fetched and the fetch
+    position of every partition (`FetchNotingThread`), so the worker can tell records fetched
+    and not handled yet (`records_waiting`).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fetched: dict[Any, int] = {}  # the last offset fetched, per partition
+        self.noted_position: dict[Any, int] = {}  # the fetch position as a fetch returned
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return FetchNotingThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _drain_messages(self, fetcher: Any) -> None:
         consumer_should_stop = cast(Service, self)._stopped.is_set
@@ -229,6 +242,58 @@ class BatchDeliveryConsumer(faust_aiokafka.Consumer):
         if barrier is not None:
             await barrier.wait()
         return await super()._commit_offsets(offsets, start_new_transaction=start_new_transaction)
+
+
+class FetchNotingThread(AIOKafkaConsumerThread):
+    """Faust's consumer thread, noting what each fetch returned before anything else sees it."""
+
+    async def _fetch_records(
+        self,
+        consumer: Any,
+        active_partitions: Any,
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Any:
+        records = await super()._fetch_records(
+            consumer, active_partitions, timeout=timeout, max_records=max_records
+        )
+        # Here, in the thread, no record is in transit yet: a fetch moves the position first,
+        # so a position past the noted one means records on their way to the worker.
+        owner: Any = self.consumer
+        for tp, fetched in records.items():
+            if fetched:
+                owner.fetched[tp] = fetched[-1].offset
+        for tp in consumer.assignment():
+            state = _partition_state(consumer, tp)
+            if state is not None and state.has_valid_position:
+                owner.noted_position[tp] = state.position
+        return records
+
+
+def _partition_state(consumer: Any, tp: Any) -> Any:
+    """aiokafka's state of an assigned partition (fetch position, highwater), or None."""
+    subscription = consumer._subscription.subscription
+    return subscription.assignment.state_value(tp) if subscription is not None else None
+
+
+def records_waiting(consumer: Any, tp: Any, handled: int | None) -> bool | None:
+    """Whether input partition `tp` holds records the worker has not handled: on the broker past
+    the fetch position, fetched and on their way, or fetched and not handled yet (`handled`: the
+    last offset handled, None: none). None while not known: before the partition's first fetch,
+    or once it is no longer assigned. With Faust's own consumer (which notes nothing), only
+    what is on the broker past the fetch position counts."""
+    aio = getattr(getattr(consumer, "_thread", None), "_consumer", None)
+    state = _partition_state(aio, tp) if aio is not None else None
+    if state is None or state.highwater is None or not state.has_valid_position:
+        return None
+    if state.position < state.highwater:
+        return True
+    if not isinstance(consumer, BatchDeliveryConsumer):
+        return False
+    if state.position != consumer.noted_position.get(tp):
+        return True  # the thread has fetched records it has not noted yet
+    fetched = consumer.fetched.get(tp)
+    return fetched is not None and (handled is None or handled < fetched)
 
 
 class Transport(faust_aiokafka.Transport):

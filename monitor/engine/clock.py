@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +30,30 @@ class Watermark:
     def is_too_late(self, event_time: datetime) -> bool:
         """Whether an event falls behind the watermark."""
         return event_time < self.value
+
+
+def deadline_clock(
+    now: datetime, inputs: Iterable[tuple[bool | None, Watermark | None]]
+) -> datetime:
+    """The moment a worker breaches deadlines up to: `now`, unless it reads through a backlog.
+
+    `inputs`: for each input partition it reads, whether records it has not handled wait there
+    (None: not known yet, before the partition's first fetch) and its watermark (None: nothing
+    handled there yet). A partition with records waiting whose newest event handled is older
+    than the lateness holds deadlines back to its watermark's value: an event still unread there
+    may be that old, and may be the follow-up that meets a deadline. A live partition (its
+    newest event within the lateness of `now`) never holds them back; one that is not known
+    yet, or has records waiting and none handled, holds them all (EPOCH).
+    """
+    clock = now
+    for waiting, mark in inputs:
+        if waiting is False:
+            continue
+        if waiting is None or mark is None:
+            return EPOCH
+        if mark.highest < now - mark.lateness:
+            clock = min(clock, mark.value)
+    return clock
 
 
 @dataclass

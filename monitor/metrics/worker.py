@@ -218,6 +218,13 @@ class Metrics:
         self.worker_ready = Gauge(
             "cxmon_worker_ready", "1 once the worker has joined its group", registry=registry
         )
+        self.deadline_clock = Gauge(
+            "cxmon_deadline_clock_timestamp_seconds",
+            "Unix time up to which the worker's last sweep breached deadlines: the wall clock "
+            "less a 2 s grace, or, while it reads a backlog, the backlog's event time less the "
+            "lateness (0: held until its input partitions are known)",
+            registry=registry,
+        )
         self.oldest_breach = OldestBreach(clock)
         registry.register(self.oldest_breach)
         self.watermark_lag = WatermarkLag(dict, clock)  # no partitions until watch_watermarks
