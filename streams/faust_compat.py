@@ -17,6 +17,9 @@ What is here:
 - `set_persisted_offset`: RocksDB's record of how far the changelog is in the local store.
 - `partition_items`: one partition's stored pairs, read from its own RocksDB database
   (`_db_for_partition`, `_visible_items`, `_decode_key`, `_decode_value`) as they are consumed.
+- `FetchNotingThread` / `records_waiting`: the consumer thread's `_fetch_records` (private)
+  notes what each fetch returned, and aiokafka's partition state (`_subscription`, its
+  `position` and `highwater`) tells what waits on the broker: the deadline clock's backlog test.
 - `patch_consumer_thread`: the embedded broker's workarounds (streams/tansu.py) hook Faust's
   consumer thread (`_highwaters`, `_create_consumer`, aiokafka's `_fetch_max_wait_ms`).
 
@@ -288,9 +291,10 @@ def records_waiting(consumer: Any, tp: Any, handled: int | None) -> bool | None:
         return None
     if state.position < state.highwater:
         return True
-    if not isinstance(consumer, BatchDeliveryConsumer):
+    noted: dict[Any, int] | None = getattr(consumer, "noted_position", None)
+    if noted is None:  # Faust's own consumer
         return False
-    if state.position != consumer.noted_position.get(tp):
+    if state.position != noted.get(tp):
         return True  # the thread has fetched records it has not noted yet
     fetched = consumer.fetched.get(tp)
     return fetched is not None and (handled is None or handled < fetched)

@@ -23,7 +23,12 @@ from faust.types.tuples import ConsumerMessage
 from intervaltree import IntervalTree
 from mode import Worker
 
-from streams.faust_compat import BatchDeliveryConsumer, ChangelogNotWritten, CommitBarrier
+from streams.faust_compat import (
+    BatchDeliveryConsumer,
+    ChangelogNotWritten,
+    CommitBarrier,
+    records_waiting,
+)
 
 TOPIC = TP("cx.events", 0)
 
@@ -51,6 +56,14 @@ def test_the_private_methods_overridden_or_called_exist_with_their_signatures() 
     thread = faust_aiokafka.AIOKafkaConsumerThread
     assert list(inspect.signature(thread._highwaters).parameters) == ["self", "partitions"]
     assert list(inspect.signature(thread._create_consumer).parameters) == ["self", "loop"]
+    assert list(inspect.signature(thread._fetch_records).parameters) == [
+        "self",
+        "consumer",
+        "active_partitions",
+        "timeout",
+        "max_records",
+    ]
+    assert list(inspect.signature(consumer._new_consumer_thread).parameters) == ["self"]
     assert BatchDeliveryConsumer.__mro__[1] is consumer
     params = list(inspect.signature(ConsumerMessage.__init__).parameters)
     assert params[1:13] == [
@@ -208,3 +221,37 @@ def test_the_rocksdb_store_reads_a_partition_as_partition_items_does() -> None:
     assert list(inspect.signature(store._db_for_partition).parameters) == ["self", "partition"]
     assert list(inspect.signature(store._visible_items).parameters) == ["self", "db"]
     assert callable(store._decode_key) and callable(store._decode_value)
+
+
+def test_records_waiting_reads_aiokafkas_partition_state() -> None:
+    """What the deadline clock asks of an input partition, over aiokafka's own subscription
+    state: unknown before the first fetch; waiting while the broker holds records past the
+    fetch position, while fetched records are not noted yet, or noted and not handled."""
+
+    async def check() -> None:
+        from aiokafka.consumer.subscription_state import SubscriptionState
+        from aiokafka.structs import TopicPartition
+
+        subscription = SubscriptionState()
+        tp = TopicPartition("cx.events", 0)
+        subscription.assign_from_user({tp})
+        aio = SimpleNamespace(_subscription=subscription)
+        ours = SimpleNamespace(
+            _thread=SimpleNamespace(_consumer=aio), fetched={}, noted_position={}
+        )
+        fausts = SimpleNamespace(_thread=SimpleNamespace(_consumer=aio))
+        assert records_waiting(ours, tp, None) is None  # no fetch yet: no highwater
+        state = subscription.subscription.assignment.state_value(tp)
+        state.seek(5)
+        state.highwater = 10
+        assert records_waiting(ours, tp, None) is True  # 5..9 on the broker
+        assert records_waiting(fausts, tp, None) is True
+        state.seek(10)  # fetched 5..9, the thread has not noted it yet
+        assert records_waiting(ours, tp, None) is True
+        assert records_waiting(fausts, tp, None) is False  # Faust's consumer notes nothing
+        ours.fetched[tp], ours.noted_position[tp] = 9, 10
+        assert records_waiting(ours, tp, 7) is True  # 8 and 9 not handled
+        assert records_waiting(ours, tp, 9) is False
+        assert records_waiting(ours, TopicPartition("cx.events", 1), 9) is None  # not assigned
+
+    asyncio.run(check())
