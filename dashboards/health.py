@@ -263,6 +263,19 @@ def monitor_health() -> Panel:
                 unit="s",
             ),
             timeseries(
+                "Deadlines held back by a backlog",
+                "Wall clock minus the moment up to which each worker's last sweep breached "
+                "deadlines: about two seconds live; while a worker reads a backlog, how far its "
+                "event time is behind, so a follow-up further down is not breached before it is "
+                "read (docs/rules.md, Time). A worker whose input is not fetched yet shows none.",
+                (
+                    f"max by (instance) (time() - ({_m('cxmon_deadline_clock_timestamp_seconds')}"
+                    " > 0))",
+                    "{{instance}}",
+                ),
+                unit="s",
+            ),
+            timeseries(
                 "Records received by topic",
                 "Records the consumers received per second, by topic (Faust sensor).",
                 (
