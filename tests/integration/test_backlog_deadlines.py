@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -43,13 +44,8 @@ def test_a_follow_up_down_the_backlog_meets_its_deadline(deployment: Deployment)
     rules = deployment.workdir / "rules"
     rules.mkdir()
     (rules / "rules.yaml").write_text(RULE)
-    settings = {
-        "CXMON_SWEEP_INTERVAL_S": "0.05",
-        "CXMON_LATENESS_S": "1",  # the backlog is older than the lateness, as after an outage
-        "CXMON_CONSOLE_ALERTS": "false",
-    }
     promised = datetime.now(UTC)
-    with deployment.worker(rules, **settings) as worker:
+    with _worker(deployment) as worker:
         publish(
             deployment,
             event("support:fee.waiver_promised", "cust-kept", promised),
@@ -64,12 +60,21 @@ def test_a_follow_up_down_the_backlog_meets_its_deadline(deployment: Deployment)
     publish(deployment, *fillers, credit)
     while datetime.now(UTC) < promised + timedelta(seconds=WITHIN_S + 1):
         time.sleep(0.1)  # the outage lasts past both deadlines by the wall clock
-    with deployment.worker(rules, **settings) as worker:
+    with _worker(deployment) as worker:
         alerts = deployment.alerts(expect=1, quiet_s=3)
         assert _metric(worker, "cxmon_events_consumed_total{") >= FILLERS + 1
     assert [(a["rule_id"], a["status"], a["key"]) for a in alerts] == [
         ("waiver-not-credited", "firing", "cust-forgotten")
     ]
+
+
+def _worker(deployment: Deployment) -> AbstractContextManager[WorkerProcess]:
+    return deployment.worker(
+        deployment.workdir / "rules",
+        CXMON_SWEEP_INTERVAL_S="0.05",
+        CXMON_LATENESS_S="1",  # the backlog is older than the lateness, as after an outage
+        CXMON_CONSOLE_ALERTS="false",
+    )
 
 
 def _metric(worker: WorkerProcess, prefix: str) -> float:
