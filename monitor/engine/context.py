@@ -12,7 +12,7 @@ from monitor.rules.compiled import CompiledMatcher, CompiledRule
 from monitor.rules.expressions import EvaluationError
 
 
-@dataclass
+@dataclass(slots=True)  # one per step and sweep
 class StepContext:
     """One evaluation of one rule for one key at one engine time."""
 

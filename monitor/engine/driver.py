@@ -28,9 +28,9 @@ from monitor.engine.ruleset import Ruleset
 from monitor.engine.state import Finding, KeyState
 from monitor.engine.store import DictStore, StateStore
 from monitor.engine.stored import (
+    STATE_SEPARATOR,
     encode_parts,
     read_stored,
-    slot_of,
     split_slot,
     state_text,
     state_text_of,
@@ -122,7 +122,7 @@ class Driver(Indexing):
             rule = rules.get(rule_id)
             if rule is None:
                 continue  # removed by a reload since the event was routed
-            slot = slot_of(rule_id, key)
+            slot = f"{rule_id}{STATE_SEPARATOR}{key}"  # `slot_of`, in line: once per rule and event
             entry = self._entry(partition, slot, rule_id)
             if catch_up and self._is_due(slot, entry, now):
                 findings.extend(self.ruleset.sweep(rule, key, entry.state, now))

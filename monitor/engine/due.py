@@ -132,7 +132,7 @@ def _first_from(
 _SLACK = 10_000  # stale heap entries tolerated beyond twice the states indexed
 
 
-@dataclass
+@dataclass(slots=True)  # one per state indexed
 class _Entry:
     partition: int
     rule_id: str

@@ -130,7 +130,8 @@ class Ruleset:
             return []
         ctx = StepContext(rule, key, now, self.lateness)
         findings = KINDS[rule.kind].step(ctx, rule.form, state, event)
-        self._count(ctx)
+        if ctx.errors or ctx.handoffs or ctx.handoffs_in_time:  # most steps: nothing to count
+            self._count(ctx)
         dropped = state.trim(self.max_state_entries)
         if dropped:
             self.evictions[rule.id] += dropped
@@ -140,7 +141,8 @@ class Ruleset:
         """Advance one rule+key state to `now`: fire due deadlines, expire old state."""
         ctx = StepContext(rule, key, now, self.lateness)
         findings = KINDS[rule.kind].sweep(ctx, rule.form, state)
-        self._count(ctx)
+        if ctx.errors or ctx.handoffs or ctx.handoffs_in_time:
+            self._count(ctx)
         return findings
 
     def _count(self, ctx: StepContext) -> None:
