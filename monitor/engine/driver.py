@@ -268,8 +268,9 @@ class Driver(Indexing):
             entry.breached,
             entry.oldest_breach,
         )
-        if self._shrunk(slot, entry, len(raw)):  # store what is left instead
-            self._unindexed[slot] = entry
+        limit = self.max_state_bytes
+        if limit is not None and len(raw) > limit and self._shrunk(slot, entry, len(raw)):
+            self._unindexed[slot] = entry  # store what is left instead
             return self._write(slot, entry)
         self.store.put(partition, slot, raw)
         self._count(partition, 0 if entry.exists else 1, len(raw) - entry.size)

@@ -24,6 +24,7 @@ from monitor.engine.state import Expectation, Held, KeyState, time_json
 from monitor.events import EventRef
 
 STATE_SEPARATOR = "\x1f"
+_INF = math.inf
 _DUMPS = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -62,8 +63,10 @@ def encode_parts(
     `state` is the state's compact JSON (`state_text`); `w`, the deadline of the oldest open
     breach, only when there is one."""
     oldest = "" if oldest_breach is None else f',"w":{_number(oldest_breach)}'
+    finite = type(due) is float and -_INF < due < _INF  # the usual due time, written in line
+    due_text = float.__repr__(due) if finite else _number(due)
     return (
-        f'{{"p":{partition},"r":{_quoted_tag(tag)},"s":{state},"d":{_number(due)},'
+        f'{{"p":{partition},"r":{_quoted_tag(tag)},"s":{state},"d":{due_text},'
         f'"o":{waiting},"b":{breached}{oldest}}}'
     ).encode()
 
