@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 
 import orjson
@@ -25,6 +26,9 @@ from monitor.events.codec import (
 )
 from monitor.events.envelope import EventRef
 
+# `RFC3339` with ASCII digits only, twice as fast as the Unicode `\d`: a time with other digits,
+# which that pattern matches, fails `fromisoformat` below all the same, and `decode` judges it.
+_RFC3339 = re.compile(RFC3339.pattern, re.ASCII)
 _WIDE = 2.0**63  # orjson reads integers within 64 bits exactly, wider ones as floats
 
 
@@ -98,7 +102,7 @@ def _plain_ref(value: bytes, chars: int, max_depth: int, max_items: int) -> Even
         or not (0 < len(type_) <= chars and 0 < len(subject) <= chars)
         or get("specversion") != "1.0"
         or get("datacontenttype", "application/json") != "application/json"
-        or not RFC3339.fullmatch(time)
+        or not _RFC3339.fullmatch(time)
     ):
         return None
     data = get("data")

@@ -28,6 +28,7 @@ RECORDS = [
     BASE % ("2026-05-01T09:00:00Z", '{"fee": "late_fee", "fee": "setup_fee"}'),  # last wins
     BASE % ("2026-05-01T09:00:00Z", '{"a": {"b": {"c": [1, 2, {"d": 1e400}]}}}'),
     BASE % ("2026-05-01 09:00:00Z", "{}"),  # unusual time: the SDK judges it
+    BASE % ("\u0662\u0660\u0662\u0666-05-01T09:00:00Z", "{}"),  # digits that \d matches, not ASCII
     BASE % ("0001-01-01T00:00:00+01:00", "{}"),  # out of range once in UTC
     BASE % ("2026-05-01T09:00:00Z", "[1]"),
     BASE % ("2026-05-01T09:00:00Z", '{"a": ' * 40 + "1" + "}" * 40),  # too deep
