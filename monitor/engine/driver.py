@@ -269,7 +269,7 @@ class Driver(Indexing):
             entry.oldest_breach,
         )
         limit = self.max_state_bytes
-        if limit is not None and len(raw) > limit and self._shrunk(slot, entry, len(raw)):
+        if limit is not None and len(raw) > limit and self._shrunk(entry, len(raw), limit):
             self._unindexed[slot] = entry  # store what is left instead
             return self._write(slot, entry)
         self.store.put(partition, slot, raw)
@@ -278,16 +278,14 @@ class Driver(Indexing):
         entry.size = len(raw)
         return 1
 
-    def _shrunk(self, slot: str, entry: Cached, size: int) -> bool:
-        """Whether a state's record was over `max_state_bytes` and lost its oldest entries (counted
-        as evictions) to fit: one record must stay small enough for the broker to take."""
-        limit = self.max_state_bytes
-        if limit is None or size <= limit:
-            return False
+    def _shrunk(self, entry: Cached, size: int, limit: int) -> bool:
+        """Whether a state's record of `size` bytes, over `max_state_bytes` (`limit`), lost its
+        oldest entries (counted as evictions) to fit: one record must stay small enough for the
+        broker to take."""
         dropped = entry.state.shrink(limit - 512)  # room for the record's own fields
         if not dropped:
             return False  # nothing left to drop: store it as it is
-        rule_id = split_slot(slot)[0]
+        rule_id = entry.rule_id
         self.ruleset.evictions[rule_id] += dropped
         log.warning(
             "rule %s: a state was %d bytes, over max_state_bytes (%d); %d oldest entries dropped",
