@@ -141,9 +141,15 @@ def _time_text(moment: datetime) -> str:
         return _quoted(time_json(moment))
     text = _TIMES.get(moment)
     if text is None:
-        if len(_TIMES) >= _TIMES_HELD:
-            _TIMES.clear()
-        text = _TIMES[moment] = f'"{moment.isoformat()[:-6]}Z"'  # `time_json`, without a copy
+        text = _remember(moment, f'"{moment.isoformat()[:-6]}Z"')  # `time_json`, without a copy
+    return text
+
+
+def _remember(moment: datetime, text: str) -> str:
+    """Keep a UTC moment's JSON in `_TIMES` (bounded: emptied when full)."""
+    if len(_TIMES) >= _TIMES_HELD:
+        _TIMES.clear()
+    _TIMES[moment] = text
     return text
 
 
@@ -179,10 +185,7 @@ def _ref_time_text(ref: EventRef) -> str:
         and read[11:13] != "24"  # a parser that reads 24:00 as the next midnight
     ):
         return _time_text(moment)
-    if len(_TIMES) >= _TIMES_HELD:
-        _TIMES.clear()
-    text = _TIMES[moment] = f'"{read}"'
-    return text
+    return _remember(moment, f'"{read}"')
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
