@@ -218,6 +218,18 @@ class Metrics:
         self.worker_ready = Gauge(
             "cxmon_worker_ready", "1 once the worker has joined its group", registry=registry
         )
+        self.changelog_records = Counter(
+            "cxmon_changelog_records",
+            "State records sent to the state changelog (a state written again while a send was "
+            "in flight leaves once, with its last value)",
+            registry=registry,
+        )
+        self.changelog_unsent = Gauge(
+            "cxmon_changelog_unsent_writes",
+            "State writes recorded and not yet confirmed by the broker: the changelog's lag "
+            "behind the worker (the input offsets behind them wait)",
+            registry=registry,
+        )
         self.deadline_clock = Gauge(
             "cxmon_deadline_clock_timestamp_seconds",
             "Unix time up to which the worker's last sweep breached deadlines: the wall clock "
