@@ -276,6 +276,14 @@ def monitor_health() -> Panel:
                 unit="s",
             ),
             timeseries(
+                "Changelog writes not confirmed",
+                "State writes each worker made that the broker has not confirmed yet. The "
+                "input offsets behind them wait, so a value that stays high (and the commits "
+                "with it) means the changelog or the broker cannot keep up; a catch-up shows "
+                "short peaks.",
+                (f"max by (instance) ({_m('cxmon_changelog_unsent_writes')})", "{{instance}}"),
+            ),
+            timeseries(
                 "Records received by topic",
                 "Records the consumers received per second, by topic (Faust sensor).",
                 (
