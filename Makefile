@@ -24,7 +24,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check monitor streams cli tests deploy dashboards
 	$(VENV)/bin/ruff format --check monitor streams cli tests deploy dashboards
-	$(VENV)/bin/mypy monitor streams cli tests/integration
+	$(VENV)/bin/mypy monitor streams cli tests
 	$(VENV)/bin/lint-imports
 
 unit: $(STAMP)

@@ -71,7 +71,7 @@ def shim_topic_configs() -> None:
                 config.extra_config.setdefault("retention.bytes", "-1")
         return found
 
-    TopicAdmin.inspect_topics = inspect_topics  # type: ignore[method-assign]
+    TopicAdmin.inspect_topics = inspect_topics
 
 
 def main() -> None:

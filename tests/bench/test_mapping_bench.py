@@ -76,7 +76,9 @@ SHAPES: dict[str, tuple[str, Callable[[int], bytes]]] = {
 }
 
 
-def measure(source: CompiledSource, topic: str, raw: list[bytes]) -> tuple[float, float, int, int]:
+def measure(
+    source: CompiledSource, topic: str, raw: list[bytes]
+) -> tuple[float, float, float, float]:
     """Records/s through the mapping and CloudEvents/s through the decoder, for the same events."""
     records = [RawRecord(topic, value, b"k") for value in raw]
     events = [evaluate(source, r) for r in records]

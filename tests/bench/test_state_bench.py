@@ -96,7 +96,8 @@ def measure_bytes(count: int) -> tuple[float, float, float]:
     total = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     table = glue.table()
-    assert len(table) == count and all(read_stored(v)["o"] == 1 for v in table.values())
+    assert len(table) == count
+    assert all(s is not None and s["o"] == 1 for s in map(read_stored, table.values()))
     wire = sum(len(k) + len(v) for k, v in (changelog_record(s, x) for s, x in table.items()))
     # the table alone, as the memory store holds it after recovery (key decoded, value bytes)
     tracemalloc.start()

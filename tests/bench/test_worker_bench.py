@@ -125,6 +125,7 @@ def worker_rate(deployment: Deployment, topic: str, **extra: str) -> WorkerRun:
     # events keyed by customer are applied where they arrive instead of crossing the keyed topic.
     with deployment.worker(
         RULES,
+        wait=True,  # given, so the type checker knows `extra` (all str) cannot fill the bool
         CXMON_TOPIC_EVENTS=topic,
         CXMON_TOPIC_PARTITIONS=str(PARTITIONS),
         CXMON_CONSOLE_ALERTS="false",

@@ -62,7 +62,7 @@ def test_compose_matches_the_compose_spec_schema() -> None:
 def test_compose_is_accepted_by_docker_compose_with_the_example_env() -> None:
     tool = shutil.which("docker-compose")
     assert tool, "docker-compose is missing: `apt-get install docker-compose` (.ci/run does)"
-    args = [tool, "--env-file", ROOT / ".env.example", "-f", COMPOSE, "config", "-q"]
+    args = [tool, "--env-file", str(ROOT / ".env.example"), "-f", str(COMPOSE), "config", "-q"]
     result = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
 
@@ -73,7 +73,7 @@ def test_compose_refuses_to_run_without_the_grafana_password(tmp_path: Path) -> 
     assert tool
     empty = tmp_path / "empty.env"
     empty.write_text("")
-    args = [tool, "--env-file", empty, "-f", COMPOSE, "config", "-q"]
+    args = [tool, "--env-file", str(empty), "-f", str(COMPOSE), "config", "-q"]
     result = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode != 0
     assert "GRAFANA_ADMIN_PASSWORD" in result.stderr

@@ -154,7 +154,7 @@ def commit(state: Any) -> int | None:
     offset = faust_consumer.Consumer._new_offset(state, TOPIC)
     if offset is not None:
         state._committed_offset[TOPIC] = offset
-    return offset  # type: ignore[no-any-return]
+    return offset
 
 
 def test_a_batch_acked_as_its_last_offset_commits_last_plus_one() -> None:

@@ -8,14 +8,14 @@ import ssl
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pytest
 import trustme
 from faust.auth import SASLCredentials, SSLCredentials
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 import streams.producer
 import streams.topics
@@ -119,12 +119,14 @@ def test_sasl_ssl_reaches_the_faust_app_and_its_aiokafka_clients(
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256"])
-def test_sasl_without_tls(monkeypatch: pytest.MonkeyPatch, mechanism: str) -> None:
+def test_sasl_without_tls(
+    monkeypatch: pytest.MonkeyPatch, mechanism: Literal["PLAIN", "SCRAM-SHA-256"]
+) -> None:
     settings = Settings(
         security_protocol="SASL_PLAINTEXT",
         sasl_mechanism=mechanism,
         sasl_username="u",
-        sasl_password=PASSWORD,
+        sasl_password=SecretStr(PASSWORD),
     )
     config = kafka_python_config(settings)
     assert "ssl_context" not in config
@@ -170,7 +172,9 @@ def test_the_settings_file_and_a_password_file(
     kafka = kafka_python_config(settings)
     assert (kafka["sasl_mechanism"], kafka["sasl_plain_username"]) == ("SCRAM-SHA-256", "from-env")
     assert kafka["sasl_plain_password"] == PASSWORD
-    assert build_topology(settings).app.conf.broker_credentials.password == PASSWORD
+    credentials = build_topology(settings).app.conf.broker_credentials
+    assert isinstance(credentials, SASLCredentials)
+    assert credentials.password == PASSWORD
 
 
 def test_the_password_is_never_printed(
@@ -222,7 +226,7 @@ def test_password_and_password_file_together_are_refused(tmp_path: Path) -> None
         Settings(
             security_protocol="SASL_SSL",
             sasl_username="u",
-            sasl_password="y",  # noqa: S106
+            sasl_password=SecretStr("y"),
             sasl_password_file=secret,
         )
 

@@ -243,11 +243,15 @@ class SweepEverything(Driver):
     """The reference: sweep every state at every watermark step, and before every event that
     touches it (what the driver's due index skips)."""
 
-    def sweep(self, partition: int, now: datetime) -> list[Finding]:
+    def sweep(
+        self, partition: int, now: datetime, forget_now: datetime | None = None
+    ) -> list[Finding]:
         findings: list[Finding] = []
+        forget_at = now if forget_now is None else min(now, forget_now)  # as `Driver.sweep`
         for slot, entry in list(self._cache.items()):
             rule_id, key = split_slot(slot)
-            findings.extend(self.ruleset.sweep(self.ruleset.rules[rule_id], key, entry.state, now))
+            at = forget_at if rule_id in self._forgetful else now
+            findings.extend(self.ruleset.sweep(self.ruleset.rules[rule_id], key, entry.state, at))
         return findings
 
     def _is_due(self, slot: str, entry: Any, now: datetime) -> bool:

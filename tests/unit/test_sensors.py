@@ -67,8 +67,8 @@ def test_a_rebalance_drops_cached_partition_series() -> None:
     drive(monitor)
     state = monitor.on_rebalance_start(SimpleNamespace(rebalancing_count=1))  # type: ignore[arg-type]
     monitor.on_rebalance_return(SimpleNamespace(), state)  # type: ignore[arg-type]
-    monitor.on_rebalance_end(SimpleNamespace(), state)  # type: ignore[arg-type]
-    monitor.on_message_in(TP("cx.events", 1), 42, SimpleNamespace())  # type: ignore[arg-type]
+    monitor.on_rebalance_end(SimpleNamespace(), state)
+    monitor.on_message_in(TP("cx.events", 1), 42, SimpleNamespace())
     text = generate_latest(registry).decode()
     assert 'partition="1",topic="cx.events"} 42.0' in text  # a fresh child, not a stale one
     assert 'partition="3",topic="cx.events.keyed"}' not in text  # cleared by the rebalance

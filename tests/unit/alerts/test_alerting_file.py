@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from monitor.alerts.loader import load_alerting
+from monitor.alerts.loader import AlertingLoad, load_alerting
 from monitor.alerts.secrets import Redactor, expand
 from monitor.errors import IssueCode
 
@@ -13,7 +13,7 @@ SHIPPED = Path(__file__).parents[3] / "alerting.yaml"
 
 def load(
     tmp_path: Path, text: str, env: dict[str, str] | None = None, redactor: Redactor | None = None
-):  # type: ignore[no-untyped-def]
+) -> AlertingLoad:
     path = tmp_path / "alerting.yaml"
     path.write_text(text, encoding="utf-8")
     return load_alerting(path, env or {}, redactor)

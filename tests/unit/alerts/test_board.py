@@ -106,7 +106,11 @@ def server() -> Iterator[tuple[RunningServer, BoardApp, list[Silence]]]:
     state = board()
     state.ingest(make_alert(1))
     written: list[Silence] = []
-    app = BoardApp(state, SilenceBook(), token=TOKEN, writer=written.append, now=lambda: NOW)
+
+    def write(silence: Silence) -> None:
+        written.append(silence)
+
+    app = BoardApp(state, SilenceBook(), token=TOKEN, writer=write, now=lambda: NOW)
     app.caught_up = lambda: True
     running = serve("127.0.0.1", 0, CollectorRegistry(), Health(), app)
     try:

@@ -6,8 +6,14 @@ from datetime import datetime
 
 from monitor.engine import Finding, KeyState, Ruleset
 from monitor.engine.driver import DictStore, Driver
+from monitor.engine.reorder import order_key
 from monitor.engine.stored import split_slot
-from monitor.events import Event
+from monitor.events import Event, EventRef
+
+
+def event_order(event: Event) -> tuple[datetime, str, str]:
+    """`order_key` for an `Event`: the order of the reference the engine is given."""
+    return order_key(event.ref())
 
 
 class EngineHarness:
@@ -18,9 +24,9 @@ class EngineHarness:
         self.driver = Driver(ruleset, DictStore())
         self.driver.keep_partitions([0])
 
-    def process(self, event: Event, now: datetime) -> list[Finding]:
+    def process(self, event: Event | EventRef, now: datetime) -> list[Finding]:
         """Apply one event to every rule it concerns, at engine time `now`."""
-        ref = event.ref()
+        ref = event if isinstance(event, EventRef) else event.ref()
         findings: list[Finding] = []
         for key, rule_ids in self.driver.routes(ref).items():
             findings.extend(self.driver.apply(0, key, ref, rule_ids, now))

@@ -13,11 +13,10 @@ from monitor.engine import Ruleset
 from monitor.engine.due import DueIndex, next_due
 from monitor.engine.kinds import KINDS
 from monitor.engine.kinds.during import DEFAULT_MAX_OPEN
-from monitor.engine.reorder import order_key
 from monitor.engine.state import Held, KeyState
 from monitor.events import Event, EventRef
 from monitor.rules import CompiledRule
-from tests.unit.engine.harness import EngineHarness
+from tests.unit.engine.harness import EngineHarness, event_order
 from tests.unit.engine.test_order_independence import LATENESS, RULES, T0, histories
 
 FAR = timedelta(days=400)
@@ -53,7 +52,7 @@ def test_nothing_happens_before_the_next_due_time(
 ) -> None:
     ruleset = Ruleset(RULES, lateness=LATENESS)
     detector = EngineHarness(ruleset)
-    for event in sorted(events, key=order_key):
+    for event in sorted(events, key=event_order):
         now = event.time
         detector.advance(now)
         detector.process(event, now)
@@ -136,7 +135,7 @@ def reference_next_due(
 def test_next_due_is_the_earliest_moment_plus_offset(events: list[Event], gap_s: int) -> None:
     ruleset = Ruleset(RULES, lateness=LATENESS)
     detector = EngineHarness(ruleset)
-    for event in sorted(events, key=order_key):
+    for event in sorted(events, key=event_order):
         detector.process(event, event.time)
         for (rule_id, _key), state in detector.states.items():
             rule = ruleset.rules[rule_id]
@@ -155,7 +154,7 @@ def test_a_sweep_that_only_forgets_can_wait(events: list[Event], gaps: list[floa
     detector = EngineHarness(ruleset)
     quiet = [r for r in RULES if KINDS[r.kind].sweep_only_forgets]
     assert quiet
-    for event in sorted(events, key=order_key):
+    for event in sorted(events, key=event_order):
         detector.process(event, event.time)
         for (rule_id, key), state in detector.states.items():
             rule = ruleset.rules[rule_id]
@@ -192,7 +191,12 @@ def test_forgetting_states_wait_for_their_own_clock_and_do_not_hold_up_deadlines
 def test_a_held_event_is_due_when_its_kind_drops_it() -> None:
     """Guard: a promise (`first`) a contradiction holds is due at its horizon, a follow-up
     (`then`) after the lateness; a slot its kind does not name may go at either."""
-    rule = next(r for r in RULES if r.kind == "contradiction" and r.within.calendar is None)
+    rule = next(
+        r
+        for r in RULES
+        if r.kind == "contradiction" and r.within is not None and r.within.calendar is None
+    )
+    assert rule.within is not None
     horizon = rule.within.horizon
     ref = EventRef("e1", "billing", "any.type", T0, "c1", {})
     for slot, due in (("first", T0 + horizon + LATENESS), ("then", T0 + LATENESS)):

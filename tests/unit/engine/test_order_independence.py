@@ -5,23 +5,24 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.alerts import alert_from
 from monitor.engine import Ruleset
-from monitor.engine.reorder import ReorderBuffer, order_key
+from monitor.engine.reorder import ReorderBuffer
 from monitor.events import Event
 from monitor.rules import load_rules
-from tests.unit.engine.harness import EngineHarness
+from tests.unit.engine.harness import EngineHarness, event_order
 
 RULES = load_rules([Path(__file__).resolve().parents[3] / "rules"]).rules
 T0 = datetime(2026, 5, 1, 9, tzinfo=UTC)
 LATENESS = timedelta(minutes=5)
 EPSILON = timedelta(microseconds=1)
 
-SHAPES = [
+SHAPES: list[tuple[str, str, dict[str, Any]]] = [
     ("support", "fee.waiver_promised", {"fee_code": "late_fee"}),
     ("billing", "invoice.charged", {"fee_code": "late_fee", "amount": 25}),
     ("billing", "invoice.charged", {"fee_code": "setup_fee", "amount": 10}),
@@ -45,7 +46,7 @@ def histories(draw: st.DrawFn) -> list[Event]:
     """Up to 40 events for 3 customers over ~5 days, with time gaps of seconds to days."""
     count = draw(st.integers(min_value=1, max_value=40))
     minute = 0
-    events = []
+    events: list[Event] = []
     for index in range(count):
         minute += draw(st.sampled_from([0, 1, 2, 3, 30, 600, 1500, 3000]))
         source, type_, data = draw(st.sampled_from(SHAPES))
@@ -88,8 +89,9 @@ def alerts_for(arrivals: list[Event]) -> list[tuple[str, str, str, str, datetime
     buffer = ReorderBuffer(LATENESS)
     findings = []
     for event in arrivals:
-        assert not buffer.is_too_late(event)
-        for ready in buffer.push(event):
+        ref = event.ref()
+        assert not buffer.is_too_late(ref)
+        for ready in buffer.push(ref):
             findings += detector.advance(ready.time - EPSILON)
             findings += detector.process(ready, ready.time)
         findings += detector.advance(buffer.watermark - EPSILON)
@@ -106,7 +108,7 @@ def alerts_for(arrivals: list[Event]) -> list[tuple[str, str, str, str, datetime
 def test_out_of_order_and_duplicate_arrivals_give_the_sorted_alerts(
     events: list[Event], seed: int
 ) -> None:
-    in_order = sorted(events, key=order_key)
+    in_order = sorted(events, key=event_order)
     arrivals = with_duplicates(shuffled_within_lateness(events, seed), seed)
     assert alerts_for(arrivals) == alerts_for(in_order)
 
@@ -144,7 +146,7 @@ def test_the_property_can_fail_without_the_buffer() -> None:
 @given(histories())
 def test_no_state_outlives_the_longest_window(events: list[Event]) -> None:
     detector = EngineHarness(Ruleset(RULES, lateness=LATENESS))
-    for event in sorted(events, key=order_key):
+    for event in sorted(events, key=event_order):
         detector.advance(event.time)
         detector.process(event, event.time)
     longest = max(r.within.horizon for r in RULES if r.within is not None)

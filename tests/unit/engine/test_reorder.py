@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +25,7 @@ arrivals = st.lists(
 
 def reference(events: list[EventRef]) -> list[list[str]]:
     """The buffer as first written: one heap of (order key, arrival number, event)."""
-    heap: list[tuple[tuple[object, ...], int, EventRef]] = []
+    heap: list[tuple[tuple[datetime, str, str], int, EventRef]] = []
     highest, out = T0 - timedelta(days=1), []
     for n, event in enumerate(events):
         heapq.heappush(heap, (order_key(event), n, event))

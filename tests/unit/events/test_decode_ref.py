@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.events import Rejected, fast
+from monitor.events import Rejected
 from monitor.events.codec import decode, encode_binary
 from monitor.events.fast import decode_ref
 from tests.unit.conftest import event
@@ -89,7 +89,7 @@ def stdlib_only(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(_value: Any) -> Any:
         raise orjson.JSONDecodeError("refused by the test", "", 0)
 
-    monkeypatch.setattr(fast.orjson, "loads", refuse)
+    monkeypatch.setattr("monitor.events.fast.orjson.loads", refuse)
 
 
 @pytest.mark.parametrize("record", RECORDS)

@@ -49,7 +49,7 @@ def read_case(load: Path) -> Case:
 
 
 def cases() -> list[object]:
-    params = []
+    params: list[object] = []
     for path in sorted(BAD_RULES.iterdir()):
         case = read_case(path)
         marks = [pytest.mark.xfail(reason=case.xfail, strict=True)] if case.xfail else []

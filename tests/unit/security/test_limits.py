@@ -34,7 +34,7 @@ def write_rules(folder: Path, count: int, name: str = "many.yaml") -> Path:
 
 
 def record(data: object) -> bytes:
-    body = {"specversion": "1.0", "id": "1", "source": "billing", "type": "t"}
+    body: dict[str, object] = {"specversion": "1.0", "id": "1", "source": "billing", "type": "t"}
     body |= {"time": "2026-05-01T09:00:00Z", "subject": "c1", "data": data}
     return json.dumps(body).encode()
 
@@ -91,7 +91,8 @@ def test_json_too_deep_to_parse_is_too_deep_not_a_crash() -> None:
 
 
 def test_data_depth_counts_objects_and_arrays() -> None:
-    assert [data_depth(v) for v in (1, {}, {"a": [1]}, {"a": [{"b": {}}]})] == [0, 1, 2, 4]
+    values: list[object] = [1, {}, {"a": [1]}, {"a": [{"b": {}}]}]
+    assert [data_depth(v) for v in values] == [0, 1, 2, 4]
 
 
 @pytest.mark.parametrize("offset", [timedelta(days=2), -timedelta(days=400)])

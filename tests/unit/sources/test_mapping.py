@@ -244,7 +244,7 @@ def test_paths_flat_programs_and_choices_give_what_the_whole_program_gives() -> 
         source = mappings.get(topic)
         assert source is not None
         record = RawRecord(topic, value, key)
-        outcomes = []
+        outcomes: list[tuple[str, object]] = []  # an event, or the failed field and error
         for candidate in (source, _unoptimised(source)):
             try:
                 outcomes.append(("event", evaluate(candidate, record)))
