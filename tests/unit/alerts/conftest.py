@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from monitor.alerts.model import Alert, EvidenceItem
 
@@ -15,13 +16,13 @@ def make_alert(
     rule: str = "billing-charges-waived-fee",
     owners: tuple[str, str] = ("support", "billing"),
     severity: str = "high",
-    status: str = "firing",
+    status: Literal["firing", "resolved"] = "firing",
     evidence: int = 2,
 ) -> Alert:
     """An alert like the worker writes, numbered for distinct fingerprints and keys."""
     return Alert(
         fingerprint=f"fp{n:04d}",
-        status=status,  # type: ignore[arg-type]
+        status=status,
         rule_id=rule,
         kind="contradiction",
         title="Billing charged a fee that support promised to waive",

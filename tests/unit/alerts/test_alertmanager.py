@@ -45,7 +45,9 @@ def test_labels_name_the_conflict_but_never_the_customer_by_default() -> None:
 
 
 def test_key_label_only_when_allowed_and_after_the_receivers_redaction() -> None:
-    alert = Redaction.from_spec(RedactSpec(hash=["key"])).apply(make_alert(7))  # type: ignore[union-attr]
+    redaction = Redaction.from_spec(RedactSpec(hash=["key"]))
+    assert redaction is not None
+    alert = redaction.apply(make_alert(7))
     doc = document(alert, NOW, timedelta(minutes=1), key_label=True)
     assert doc["labels"]["key"] == pseudonym("cust-00007")
     assert "cust-00007" not in json.dumps(doc)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
@@ -17,7 +17,7 @@ from monitor.alerts.model import Alert
 from monitor.alerts.pipeline import Receiver
 from monitor.alerts.receivers import build_stages
 from monitor.alerts.silences import SilenceBook, new_silence
-from monitor.alerts.stages.deliver import RetryPolicy
+from monitor.alerts.stages.deliver import DeliverStage, RetryPolicy
 from monitor.metrics import NotifierMetrics
 from tests.unit.alerts.conftest import make_alert
 
@@ -56,12 +56,16 @@ async def no_sleep(_: float) -> None:
     await asyncio.sleep(0)
 
 
-def setup(channel: FakeChannel, silences: SilenceBook | None = None, max_age_s: float = 60):  # type: ignore[no-untyped-def]
+def setup(
+    channel: FakeChannel, silences: SilenceBook | None = None, max_age_s: float = 60
+) -> tuple[Dispatcher, Letters, NotifierMetrics, SeenAlerts]:
     metrics = NotifierMetrics(CollectorRegistry())
     letters = Letters()
     policy = RetryPolicy(timedelta(seconds=1), timedelta(seconds=4), timedelta(seconds=max_age_s))
     stages = build_stages(silences or SilenceBook(), metrics, policy, letters)
-    stages[-1].sleep = no_sleep  # type: ignore[attr-defined]
+    deliver = stages[-1]
+    assert isinstance(deliver, DeliverStage)
+    deliver.sleep = no_sleep
     root = compile_route(
         RouteSpec.model_validate(
             {"receiver": "team", "group_by": ["rule"], "group_wait": "1s", "group_interval": "1s"}
@@ -86,8 +90,12 @@ async def test_one_group_is_one_notification_and_acks_follow_delivery() -> None:
     channel = FakeChannel()
     dispatcher, _, _, _ = setup(channel)
     acked: list[str] = []
+
+    def ack(fingerprint: str) -> Callable[[], None]:
+        return lambda: acked.append(fingerprint)
+
     for n in (1, 2):
-        await dispatcher.submit(make_alert(n), lambda n=n: acked.append(f"fp{n:04d}"))
+        await dispatcher.submit(make_alert(n), ack(f"fp{n:04d}"))
     assert acked == []  # nothing is acknowledged before delivery
     await settle(dispatcher)
     assert channel.sent == [["fp0001", "fp0002"]]
