@@ -80,7 +80,12 @@ def schedule(run: int, start: float, count: int) -> list[tuple[float, str, bytes
 
 
 async def measure(  # noqa: C901 - one measured run, step by step; read top to bottom
-    bootstrap: str, topics: dict[str, str], run: int, seconds: float = SECONDS, relay: bool = False
+    bootstrap: str,
+    topics: dict[str, str],
+    run: int,
+    seconds: float = SECONDS,
+    relay: bool = False,
+    keep: list[float] | None = None,
 ) -> dict[str, float]:
     """One paced run: latencies of every alert whose evidence we produced.
 
@@ -158,6 +163,8 @@ async def measure(  # noqa: C901 - one measured run, step by step; read top to b
         await consumer.stop()
     arrival = list(latencies)
     latencies.sort()
+    if keep is not None:
+        keep.extend(latencies)
     missing = sorted(set(wanted) - alerted)
     assert not missing, f"{len(missing)} of {expected} injected events are in no alert: {missing}"
     return {
@@ -206,17 +213,19 @@ def new_topics(bootstrap: str, topics: dict[str, str]) -> None:
     admin.close()
 
 
-def relay_run(run: int) -> dict[str, float]:
-    """The floor: the same paced events through a plain consume-and-produce relay."""
+def relay_run(run: int, keep: list[float] | None = None) -> dict[str, float]:
+    """The floor: the same paced events through a plain consume-and-produce relay; `keep`
+    collects its latencies."""
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
         topics = Deployment(broker.bootstrap, Path(tmp)).topics
         new_topics(broker.bootstrap, topics)
         asyncio.run(measure(broker.bootstrap, topics, 99, seconds=2, relay=True))  # warm-up
-        return asyncio.run(measure(broker.bootstrap, topics, run, relay=True))
+        return asyncio.run(measure(broker.bootstrap, topics, run, relay=True, keep=keep))
 
 
-def cxmon_run(run: int) -> dict[str, float]:
-    """One worker on a broker of its own, warmed up for 2 s, then measured."""
+def cxmon_run(run: int, keep: list[float] | None = None) -> dict[str, float]:
+    """One worker on a broker of its own, warmed up for 2 s, then measured; `keep` collects
+    its latencies."""
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
         deployment = Deployment(broker.bootstrap, Path(tmp))
         topics = deployment.topics
@@ -231,7 +240,7 @@ def cxmon_run(run: int) -> dict[str, float]:
         ) as worker:
             asyncio.run(measure(broker.bootstrap, topics, 99, seconds=2))  # warm-up, not reported
             before = cpu_seconds(broker.process), cpu_seconds(worker.process)
-            figures = asyncio.run(measure(broker.bootstrap, topics, run))
+            figures = asyncio.run(measure(broker.bootstrap, topics, run, keep=keep))
             after = cpu_seconds(broker.process), cpu_seconds(worker.process)
             busy = figures["seconds"]
             figures["broker"] = (after[0] - before[0]) / busy
@@ -240,16 +249,24 @@ def cxmon_run(run: int) -> dict[str, float]:
     return figures
 
 
+def _p99(latencies: list[float]) -> float:
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
 @pytest.mark.timeout(1800)
 def test_detection_latency_at_a_paced_rate() -> None:
     runs, relays = [], []
+    timed: list[float] = []  # every alert's latency, over all runs
+    relayed: list[float] = []  # every relayed event's
     for run in range(RUNS):
-        relays.append(relay_run(run))
-        runs.append(cxmon_run(run))
+        relays.append(relay_run(run, relayed))
+        runs.append(cxmon_run(run, timed))
     p50 = statistics.median(r["p50"] for r in runs)
     p99 = statistics.median(r["p99"] for r in runs)
     floor50 = statistics.median(r["p50"] for r in relays)
     floor99 = statistics.median(r["p99"] for r in relays)
+    pooled99, pooled_floor99 = _p99(timed) * 1000, _p99(relayed) * 1000
     lines = "\n".join(
         f"| {i + 1} | {f['p50']:.1f} | {f['p99']:.1f} | {r['rate']:,.0f} | {r['alerts']:,.0f} "
         f"| {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['first']:.1f} "
@@ -286,7 +303,11 @@ has 2, shared with this benchmark's own producer and consumer).
 Median over {RUNS} runs: cxmon p50 **{p50:.1f} ms**, p99 **{p99:.1f} ms**; relay p50
 {floor50:.1f} ms, p99 {floor99:.1f} ms. Against the relay in the same runs: cxmon's p50 is the
 relay's **{p50 - floor50:+.1f} ms** (goal ≤ +5 ms) and its p99 **{p99 / floor99:.2f}x** the
-relay's (goal ≤ 1.2x). The absolute goal of p99 ≤ 50 ms is below what this broker delivers to a
+relay's (goal ≤ 1.2x). A run's p99 for cxmon is its 4th-slowest of about 400 alerts, the
+relay's comes from {int(RATE * SECONDS):,} relayed events, so per run it swings with a handful of
+alerts; over all {RUNS} runs pooled ({len(timed):,} alerts, {len(relayed):,} relayed events) cxmon's p99 is
+**{pooled99:.1f} ms** against the relay's {pooled_floor99:.1f} ms: **{pooled99 / pooled_floor99:.2f}x**.
+The absolute goal of p99 ≤ 50 ms is below what this broker delivers to a
 bare relay ({50 / p99:.2f}x of it). The machine is a shared virtual one, so single figures are
 noisy; ratios come from one run.
 """,
