@@ -96,5 +96,12 @@ def _ticks(topo: Topology, detection: Detection, interval_s: float) -> None:
         owned = detection.owned_partitions()
         detection.forget_partitions(owned)
         stamp = utcnow().isoformat()
-        for partition in owned:
-            await topo.keyed.send(key=None, value={"tick": stamp}, partition=partition)
+        # Sent together: one after another, each send waited for its own turns of an event loop
+        # that a catch-up keeps busy (about 0.25 s per batch), and a tick took 2.3 s against
+        # its 1 s interval (1.1 s sent together; 50k backlog, production profile, 8 partitions).
+        await asyncio.gather(
+            *(
+                topo.keyed.send(key=None, value={"tick": stamp}, partition=partition)
+                for partition in owned
+            )
+        )
