@@ -98,7 +98,6 @@ class StateTable(faust.Table[str, bytes]):
         failed: the writes it carried are lost, and the caller's commit must not happen.
         """
         wanted = self._recorded
-        self._count_unsent()
         while self._delivered < wanted:
             sending = self._sending or self._start_send()
             await asyncio.wait([sending])
@@ -116,15 +115,16 @@ class StateTable(faust.Table[str, bytes]):
             self._sending = None
             if not task.cancelled() and task.exception() is None:
                 self._delivered = max(self._delivered, upto)
-                self._count_unsent()
 
         sending.add_done_callback(sent)
         self._sending = sending
         return sending
 
-    def _count_unsent(self) -> None:
-        if self.metrics is not None:
-            self.metrics.changelog_unsent.set(self._recorded - self._delivered)
+    def report_to(self, metrics: Metrics) -> None:
+        """Count the records sent in `metrics`; its unsent-writes gauge reads this table when
+        scraped."""
+        self.metrics = metrics
+        metrics.changelog_unsent.set_function(lambda: self._recorded - self._delivered)
 
     async def _send_writes(self, unsent: dict[int, dict[Any, bytes | None]]) -> None:
         producer = producer_of(self.app)

@@ -88,7 +88,7 @@ def run_worker(settings: Settings) -> None:
     # Faust's own sensor (consumer lag, stream internals) on the same registry and endpoint;
     # `setup_prometheus_sensors` would also add a page to Faust's web server, which is off.
     topo.app.monitor = CachedPrometheusMonitor(metrics=FaustMetrics.create(registry, FAUST_PREFIX))
-    topo.state.metrics = metrics
+    topo.state.report_to(metrics)
     intake = SourceIntake(sources.mappings, metrics, settings)
     detection = Detection(topo, settings, ruleset, metrics, intake)
     metrics.watch_watermarks(lambda: _watermarks(topo, detection, settings.topic_events))
