@@ -14,6 +14,7 @@ What is here:
   state changelog registers its sends there, so offsets are never committed ahead of the
   changelog records of the states they produced, and a failed send stops the commit.
 - `producer_of`: the aiokafka producer inside Faust's producer (`_ensure_producer`).
+- `new_producer_like`: another aiokafka producer with the settings of Faust's (`_new_producer`).
 - `set_persisted_offset`: RocksDB's record of how far the changelog is in the local store.
 - `partition_items`: one partition's stored pairs, read from its own RocksDB database
   (`_db_for_partition`, `_visible_items`, `_decode_key`, `_decode_value`) as they are consumed.
@@ -309,6 +310,15 @@ class Transport(faust_aiokafka.Transport):
 def producer_of(app: Any) -> Any:
     """The started aiokafka producer inside Faust's producer."""
     return app.producer._ensure_producer()
+
+
+async def new_producer_like(app: Any) -> Any:
+    """A started aiokafka producer with the settings Faust gives its own (brokers, security,
+    acks, linger, batch size), on a connection of its own: aiokafka keeps one produce request
+    in flight per broker per producer, so requests of one never queue behind the other's."""
+    producer = app.producer._new_producer()
+    await producer.start()
+    return producer
 
 
 def set_persisted_offset(table: Any, tp: Any, offset: int) -> None:

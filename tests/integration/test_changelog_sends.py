@@ -1,6 +1,7 @@
-"""The state table's changelog sends, against the real broker: one send in flight at a time,
-taking every write recorded by the time it starts, so writes recorded while a send waits for
-the broker leave together in the next one (the last value of each key), in the order written."""
+"""The state table's changelog sends, against the real broker: one send in flight at a time, on
+the table's own producer, taking every write recorded by the time it starts, so writes recorded
+while a send waits for the broker leave together in the next one (the last value of each key),
+in the order written."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from monitor.metrics import Metrics
 from monitor.settings import Settings
 from streams.app import build_topology
 from streams.broker import EmbeddedBroker
+from streams.faust_compat import producer_of
 from streams.table_store import StateTable
 
 pytestmark = pytest.mark.integration
@@ -71,9 +73,13 @@ def test_writes_recorded_during_a_send_leave_together_in_the_next(
 
     async def run() -> int:
         await topo.app.producer.start()
+        await table.start()  # with its own producer, not the app's (alerts do not wait on it)
         try:
+            assert table._producer is not None
+            assert table._producer is not producer_of(topo.app)
             return await _send_while_in_flight(table)
         finally:
+            await table.stop()
             await topo.app.producer.stop()
 
     assert asyncio.run(run()) == 2  # the three later calls shared one send
