@@ -291,8 +291,11 @@ plain aiokafka consumer forwards every event unchanged to the alerts topic (the 
 hops as an alert takes, with no work between: the floor for any stream processor on this
 broker; it runs in the benchmark's own process, sharing its event loop with the paced
 producer and the reader), and then **cxmon**. A fresh broker per part because the embedded broker slows as its
-topics collect small batches: with only a paced producer and a plain consumer, run after run on
-one broker, latency grows each run while the broker's CPU climbs to a full core.
+topics collect small batches: to answer a fetch it lists every batch stored for each partition
+asked for, within the fetch's wait, and returns nothing for a partition it did not finish listing
+(streams/tansu.py). Run after run on one broker, with only a paced producer and a plain consumer,
+latency grows each run while the broker's CPU climbs to a full core. Every consumer here, the
+worker's included, waits at most {FETCH_MAX_WAIT_MS} ms per fetch.
 The "first/last fifth" columns show whether latency grows during a run; the CPU columns are the
 cores the broker process and the worker process used while the cxmon part lasted (the machine
 has 2, shared with this benchmark's own producer and consumer).
