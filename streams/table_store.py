@@ -58,8 +58,9 @@ class StateTable(faust.Table[str, bytes]):
 
     The changelog has a producer of its own. aiokafka sends one produce request at a time to a
     broker, so on the worker's producer an alert waited behind the changelog request in flight:
-    at 1,000 events/s that put the alerts' p90 latency at 180-283 ms against 139-174 ms with
-    the changelog on a connection of its own (tests/bench/test_latency_bench.py).
+    at 1,000 events/s the alerts' p90 latency was 156-283 ms (median 179) against 139-290 ms
+    (median 157) with the changelog on a connection of its own, over six alternating runs of
+    tests/bench/test_latency_bench.py's worker part.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

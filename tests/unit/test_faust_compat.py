@@ -102,6 +102,24 @@ def test_the_private_names_the_subclasses_elsewhere_override_or_call_exist() -> 
     assert "self._sensor_on_del(self, key)" in inspect.getsource(Table.on_key_del)
 
 
+def test_a_producer_like_fausts_gets_the_settings_faust_gives_its_own() -> None:
+    """`new_producer_like` (the state changelog's producer) builds it with `_new_producer`."""
+    assert list(inspect.signature(faust_aiokafka.Producer._new_producer).parameters) == [
+        "self",
+        "transactional_id",
+    ]
+    app = App("pin-producer", broker="kafka://127.0.0.1:1", producer_max_batch_size=123_456)
+
+    async def made() -> Any:
+        faust_producer: Any = app.producer
+        return faust_producer._new_producer()
+
+    producer = asyncio.run(made())
+    assert producer._max_request_size == app.conf.producer_max_request_size
+    assert producer._message_accumulator._batch_size == 123_456
+    assert producer.client._bootstrap_servers == ["127.0.0.1:1"]
+
+
 def test_aiokafka_keeps_the_fetch_wait_where_the_patch_sets_it() -> None:
     async def made() -> AIOKafkaConsumer:
         return AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", fetch_max_wait_ms=1234)
