@@ -183,6 +183,21 @@ def build_topology(settings: Settings, mapped: Sequence[str] = ()) -> Topology:
     )
 
 
+class BusyLoopNotice(logging.Filter):
+    """Faust's timers (the commit, the ticks, its livelock check) warn when one run took longer
+    than their interval. During a catch-up the event loop is busy by design, so every backlog
+    logged such warnings with nothing to act on: they go out at INFO instead. How long work
+    held the loop is measured by `cxmon_event_loop_lag_seconds`."""
+
+    OVERLAP = "Timer %s is overlapping (interval=%r runtime=%r)"  # mode/timers.py
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != self.OVERLAP or record.levelno != logging.WARNING:
+            return True
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return logging.getLogger().isEnabledFor(logging.INFO)
+
+
 def new_worker(app: faust.App, settings: Settings) -> faust.Worker:
     """A Faust worker without the terminal spinner.
 
@@ -193,6 +208,9 @@ def new_worker(app: faust.App, settings: Settings) -> faust.Worker:
     worker = DeadlineWorker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.stop_timeout_s = settings.stop_timeout_s
     worker.spinner = None
+    timers = logging.getLogger("mode.timers")
+    if not any(isinstance(f, BusyLoopNotice) for f in timers.filters):
+        timers.addFilter(BusyLoopNotice())
     return worker
 
 

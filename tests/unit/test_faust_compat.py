@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from importlib.metadata import version
 from types import SimpleNamespace
 from typing import Any
@@ -22,7 +23,9 @@ from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 from intervaltree import IntervalTree
 from mode import Worker
+from mode.timers import Timer
 
+from streams.app import BusyLoopNotice
 from streams.faust_compat import (
     BatchDeliveryConsumer,
     ChangelogNotWritten,
@@ -273,3 +276,35 @@ def test_records_waiting_reads_aiokafkas_partition_state() -> None:
         assert records_waiting(ours, TopicPartition("cx.events", 1), 9) is None  # not assigned
 
     asyncio.run(check())
+
+
+def _overlap(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:
+    """A mode timer whose run took 2 s of its 1 s interval, through the filter `new_worker`
+    puts on mode's timer logger, with the root logger at `level`."""
+    now = [0.0]
+    timer = Timer(1.0, name="tick", clock=lambda: now[0])
+    logger = logging.getLogger("mode.timers")
+    notice = BusyLoopNotice()
+    logger.addFilter(notice)
+    try:
+        with caplog.at_level(level):
+            timer.tick()  # the first wake-up
+            now[0] += 1.0  # slept its second
+            timer.on_before_yield()
+            now[0] += 2.0  # ran for two
+            timer.tick()
+    finally:
+        logger.removeFilter(notice)
+    return [
+        r for r in caplog.records if r.name == "mode.timers" and "overlapping" in r.getMessage()
+    ]
+
+
+def test_a_busy_loop_is_told_at_info_not_as_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """mode's "Timer ... is overlapping" (its text is what the filter looks for) goes out at
+    INFO, so a worker at the default level logs no warning for a catch-up keeping it busy."""
+    assert _overlap(caplog, logging.WARNING) == []
+    caplog.clear()
+    (record,) = _overlap(caplog, logging.INFO)
+    assert (record.levelno, record.levelname) == (logging.INFO, "INFO")
+    assert "tick is overlapping" in record.getMessage()
