@@ -140,7 +140,13 @@ class KeyState:
 
     def parts(self) -> tuple[Any, ...]:
         """(held, expectations, firing, last_fired, seen), without creating empty lists."""
-        return self._fields()
+        return (
+            self._held or [],
+            self._expectations or [],
+            self._firing or [],
+            self.last_fired,
+            self.seen,
+        )
 
     def expectation_counts(self) -> tuple[int, int, datetime | None]:
         """(open, breached, the deadline of the oldest breached) expectations."""

@@ -123,13 +123,23 @@ def state_text(state: KeyState) -> str:
 
 
 def _seen_text(seen: dict[str, datetime]) -> str:
-    """The `seen` map's entries, `_time_text`'s cache read in line (a call less per entry)."""
-    times = _TIMES
+    """The `seen` map's entries, each entry's text made once (`_SEEN`): a state is written
+    again at each change, with every id it has seen, and one id is often seen by several rules."""
+    known = _SEEN
     entries = []
     for marker, moment in seen.items():
-        text = times.get(moment) if moment.tzinfo is UTC else None
-        entries.append(f"{_quoted(marker)}:{text or _time_text(moment)}")
+        made = known.get(marker)
+        if made is None or made[0] is not moment:
+            if len(known) >= _TIMES_HELD:
+                known.clear()
+            made = known[marker] = (moment, f"{_quoted(marker)}:{_time_text(moment)}")
+        entries.append(made[1])
     return ",".join(entries)
+
+
+# A `seen` entry's JSON by its marker, for the moment it was made for (a marker seen again at
+# another moment, by another rule or after a restart, is made again).
+_SEEN: dict[str, tuple[datetime, str]] = {}
 
 
 _TIMES: dict[datetime, str] = {}  # UTC moments' JSON: a state is written again and again
