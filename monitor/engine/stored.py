@@ -138,7 +138,8 @@ def _seen_text(seen: dict[str, datetime]) -> str:
 
 
 # A `seen` entry's JSON by its marker, for the moment it was made for (a marker seen again at
-# another moment, by another rule or after a restart, is made again).
+# another moment, by another rule or after a restart, is made again). At most 65,536 entries:
+# about 11 MB, which the state bench counts (170 bytes per state over 20,000 states).
 _SEEN: dict[str, tuple[datetime, str]] = {}
 
 
