@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic_core import to_jsonable_python
 
 from monitor.events import EventRef
+from monitor.events.fast import STORED_TIME
 from monitor.records import record
 from monitor.rules.compiled import CompiledRule
 
@@ -317,7 +318,7 @@ def ref_from_json(data: Mapping[str, Any]) -> EventRef:
         time_from_json(time),
         data["subject"],
         dict(data.get("data") or {}),
-        time,
+        time if type(time) is str and STORED_TIME.fullmatch(time) else None,
     )
 
 

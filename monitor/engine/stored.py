@@ -179,24 +179,13 @@ def ref_text(ref: EventRef) -> str:
 
 
 def _ref_time_text(ref: EventRef) -> str:
-    """`_time_text(ref.time)`, from the text the time was read from when that is already what
-    `time_json` writes (`YYYY-MM-DDTHH:MM:SS`, six digits of a fraction unless it is zero, `Z`):
-    no `isoformat` for most events. Remembered for the `seen` entries of the same moment."""
-    read, moment = ref.time_text, ref.time
-    if read is None or moment.tzinfo is not UTC:
-        return _time_text(moment)
-    size = len(read)
-    if not (
-        (size == 20 or (size == 27 and read[19] == "." and read[20:26] != "000000"))
-        and read[size - 1] == "Z"
-        and read[4] == read[7] == "-"
-        and read[10] == "T"
-        and read[13] == read[16] == ":"
-        and read.isascii()
-        and read[11:13] != "24"  # a parser that reads 24:00 as the next midnight
-    ):
-        return _time_text(moment)
-    return _remember(moment, f'"{read}"')
+    """`_time_text(ref.time)`, from the text the time was read from when the decoder found it
+    already in the stored form (`EventRef.time_text`): no `isoformat` for most events.
+    Remembered for the `seen` entries of the same moment."""
+    read = ref.time_text
+    if read is None or ref.time.tzinfo is not UTC:
+        return _time_text(ref.time)
+    return _remember(ref.time, f'"{read}"')
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})

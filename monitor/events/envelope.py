@@ -69,8 +69,8 @@ class EventRef:
     time: datetime
     subject: str
     data: dict[str, Any] = field(default_factory=dict)
-    # The RFC 3339 text `time` was read from, when the decoder had one: state writes it as it
-    # is when it is already in the stored form (`stored.ref_text`). Not part of the value.
+    # The text `time` was read from, when the decoder read it in the form state stores
+    # (`fast.STORED_TIME`): state writes it as it is (`stored.ref_text`). Not part of the value.
     time_text: str | None = field(default=None, compare=False, repr=False)
     # Its JSON as state stores it, made the first time a state holding it is written
     # (`stored.ref_text`): a state is written again at each change, with every event it holds,

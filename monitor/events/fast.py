@@ -29,6 +29,10 @@ from monitor.events.envelope import EventRef
 # `RFC3339` with ASCII digits only, twice as fast as the Unicode `\d`: a time with other digits,
 # which that pattern matches, fails `fromisoformat` below all the same, and `decode` judges it.
 _RFC3339 = re.compile(RFC3339.pattern, re.ASCII)
+# The form state stores a time in (`time_json`'s): whole seconds or six fraction digits, not
+# all zero, and `Z`; not hour 24, which a parser may read as the next midnight. A time already in
+# this form is written into state as it was read (`stored.ref_text`).
+STORED_TIME = re.compile(r"\d{4}-\d\d-\d\dT(?!24)\d\d:\d\d:\d\d(?:\.(?!000000)\d{6})?Z", re.ASCII)
 _WIDE = 2.0**63  # orjson reads integers within 64 bits exactly, wider ones as floats
 
 
@@ -102,8 +106,10 @@ def _plain_ref(value: bytes, chars: int, max_depth: int, max_items: int) -> Even
         or not (0 < len(type_) <= chars and 0 < len(subject) <= chars)
         or get("specversion") != "1.0"
         or get("datacontenttype", "application/json") != "application/json"
-        or not _RFC3339.fullmatch(time)
     ):
+        return None
+    stored_form = STORED_TIME.fullmatch(time) is not None  # which is RFC 3339, too
+    if not stored_form and not _RFC3339.fullmatch(time):
         return None
     data = get("data")
     if data is None:
@@ -121,4 +127,4 @@ def _plain_ref(value: bytes, chars: int, max_depth: int, max_items: int) -> Even
         moment = datetime.fromisoformat(time).astimezone(UTC)
     except (ValueError, OverflowError):
         return None
-    return EventRef(id_, source, type_, moment, subject, data, time)
+    return EventRef(id_, source, type_, moment, subject, data, time if stored_form else None)

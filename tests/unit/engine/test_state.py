@@ -9,9 +9,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from monitor.engine.state import Expectation, Firing, Held, KeyState, ref_json
+from monitor.engine.state import Expectation, Firing, Held, KeyState, ref_from_json, ref_json
 from monitor.engine.stored import encode_parts, encode_stored, ref_text, state_text
 from monitor.events import EventRef
+from monitor.events.fast import decode_ref
 
 T0 = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
 REF = EventRef("e1", "billing", "invoice.charged", T0, "c1", {"amount": 25})
@@ -169,9 +170,14 @@ def test_an_events_time_is_written_as_time_json_writes_it_whatever_text_it_was_r
         "20260501T093000.000005Z",
         "2026-05-01T09:30Z",
     ]
-    for text in texts:
+    for n, text in enumerate(texts):
+        record = {"specversion": "1.0", "id": "e", "source": "billing", "type": "t", "time": text}
+        read = decode_ref(json.dumps({**record, "subject": "c1"}).encode()).time_text
+        assert read == (text if n < 4 else None), text  # only the stored form is kept
+        stored = ref_from_json({**record, "subject": "c1"}).time_text
+        assert stored == read, text
         for moment in (datetime.fromisoformat(text).astimezone(UTC), datetime.fromisoformat(text)):
-            ref = EventRef("e", "billing", "invoice.charged", moment, "c1", {}, text)
+            ref = EventRef("e", "billing", "invoice.charged", moment, "c1", {}, read)
             assert ref_text(ref) == compact(ref_json(ref)), text
             seen = KeyState(seen={"billing|e": moment})  # reads the moment's text `ref` made
             assert state_text(seen) == compact(seen.to_json()), text
