@@ -119,24 +119,15 @@ class KeyState:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, KeyState):
             return NotImplemented
-        return self._fields() == other._fields()
+        return self.parts() == other.parts()
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __repr__(self) -> str:
-        held, expectations, firing, last_fired, seen = self._fields()
+        held, expectations, firing, last_fired, seen = self.parts()
         return (
             f"KeyState(held={held!r}, expectations={expectations!r}, firing={firing!r}, "
             f"last_fired={last_fired!r}, seen={seen!r})"
-        )
-
-    def _fields(self) -> tuple[Any, ...]:
-        return (
-            self._held or [],
-            self._expectations or [],
-            self._firing or [],
-            self.last_fired,
-            self.seen,
         )
 
     def parts(self) -> tuple[Any, ...]:
