@@ -130,7 +130,7 @@ def _seen_text(seen: dict[str, datetime]) -> str:
     for marker, moment in seen.items():
         made = known.get(marker)
         if made is None or made[0] is not moment:
-            if len(known) >= _TIMES_HELD:
+            if len(known) >= _TEXTS_HELD:
                 known.clear()
             made = known[marker] = (moment, f"{_quoted(marker)}:{_time_text(moment)}")
         entries.append(made[1])
@@ -144,7 +144,7 @@ _SEEN: dict[str, tuple[datetime, str]] = {}
 
 
 _TIMES: dict[datetime, str] = {}  # UTC moments' JSON: a state is written again and again
-_TIMES_HELD = 65_536
+_TEXTS_HELD = 65_536  # entries `_TIMES` and `_SEEN` each keep: emptied when full
 
 
 def _time_text(moment: datetime) -> str:
@@ -158,7 +158,7 @@ def _time_text(moment: datetime) -> str:
 
 def _remember(moment: datetime, text: str) -> str:
     """Keep a UTC moment's JSON in `_TIMES` (bounded: emptied when full)."""
-    if len(_TIMES) >= _TIMES_HELD:
+    if len(_TIMES) >= _TEXTS_HELD:
         _TIMES.clear()
     _TIMES[moment] = text
     return text
