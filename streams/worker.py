@@ -10,6 +10,7 @@ from typing import Any
 from faust.sensors.prometheus import FaustMetrics
 from prometheus_client import CollectorRegistry, disable_created_metrics
 
+from monitor.build import engine_form
 from monitor.engine import Ruleset
 from monitor.engine.clock import EPOCH
 from monitor.errors import RuleError
@@ -110,8 +111,9 @@ def run_worker(settings: Settings) -> None:
         await sample_loop_lag(metrics.loop_lag.observe, LOOP_LAG_EVERY_S)
 
     log.info(
-        "cxmon worker: %d rules from %s, %d source mappings (%s), metrics on "
+        "cxmon worker (%s engine): %d rules from %s, %d source mappings (%s), metrics on "
         "http://%s:%d/metrics (/healthz, /readyz)",
+        engine_form(),
         len(loaded.rules),
         settings.rules_path,
         len(sources.mappings),

@@ -36,8 +36,11 @@ class Admission:
     consumed: Counter[tuple[str, str]] = field(default_factory=Counter)
     late: Counter[str] = field(default_factory=Counter)
     out_of_order: Counter[str] = field(default_factory=Counter)
-    _now: datetime | None = field(default=None, init=False, repr=False)
+    _now: datetime | None = field(init=False, repr=False)
     _range: tuple[datetime, datetime] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._now = None  # here, not as the field's default: a compiled build skips those
 
     def admit(
         self, where: Hashable, value: bytes | None, headers: Headers | None, now: datetime

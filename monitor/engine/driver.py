@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from monitor.engine.admission import Admission
 from monitor.engine.indexing import Cached, Indexing
 from monitor.engine.ruleset import Ruleset
@@ -48,6 +50,7 @@ _PARTITION_CACHE = 100_000
 SWEEP_BATCH = 500  # states swept per partition per call
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # tests subclass it (a reference that sweeps all)
 class Driver(Indexing):
     """Routes events to rule+key states, applies and sweeps them, and commits them to a store.
 

@@ -20,6 +20,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from mypy_extensions import mypyc_attr
+
 from monitor.engine.due import DueIndex, next_due
 from monitor.engine.kinds import KINDS
 from monitor.engine.ruleset import Ruleset
@@ -50,6 +52,7 @@ class Cached:
     stale: bool = False  # lazily indexed (replay), and changed since `due` was worked out
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # as `Driver`, its subclass
 class Indexing:
     """The due index over the states a driver holds (see the module's docstring)."""
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 
+from monitor.build import engine_form
 from monitor.engine.due import DueIndex
 from monitor.metrics import Metrics, NotifierMetrics
 from monitor.rules import load_rules
@@ -101,6 +102,7 @@ def test_both_processes_expose_process_metrics_and_build_info() -> None:
             s.labels for f in registry.collect() for s in f.samples if s.name == "cxmon_build_info"
         ]
         assert [labels["component"] for labels in info] == [component]
+        assert [labels["engine"] for labels in info] == [engine_form()]
 
 
 def test_delivery_latency_buckets_reach_past_the_retry_horizon() -> None:

@@ -1,0 +1,57 @@
+"""The compiled engine: what an install builds, and whether this one runs it."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
+
+import pytest
+
+from monitor import build
+from monitor.build import COMPILED, engine_form, stale
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_listed_module_exists_and_is_part_of_the_package() -> None:
+    for module in COMPILED:
+        assert importlib.util.find_spec(module) is not None, module
+        assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), module
+    assert len(set(COMPILED)) == len(COMPILED)
+
+
+def test_the_engine_runs_as_the_install_built_it() -> None:
+    """`make install` compiles the engine unless CXMON_COMPILE=0; the tests run what it built,
+    so this fails when a build step went missing (or a pure install claims to be compiled)."""
+    expected = "python" if os.environ.get("CXMON_COMPILE") == "0" else "compiled"
+    assert engine_form() == expected
+
+
+def test_a_partly_compiled_engine_is_reported_as_mixed(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = COMPILED[0]
+    monkeypatch.setattr(build, "is_compiled", lambda module: module == first)
+    assert engine_form() == "mixed"
+    monkeypatch.setattr(build, "is_compiled", lambda _module: False)
+    assert engine_form() == "python"
+    monkeypatch.setattr(build, "is_compiled", lambda _module: True)
+    assert engine_form() == "compiled"
+
+
+def test_a_module_edited_after_its_build_is_stale(tmp_path: Path) -> None:
+    for module in COMPILED:
+        source = tmp_path / (module.replace(".", "/") + ".py")
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_text("")
+    assert stale(tmp_path) == []  # nothing built: nothing stale
+    module = "monitor.engine.driver"
+    source = tmp_path / "monitor/engine/driver.py"
+    built = source.with_name("driver" + EXTENSION_SUFFIXES[0])
+    built.write_bytes(b"")
+    past = time.time() - 60
+    os.utime(source, (past, past))
+    assert stale(tmp_path) == []  # built after its source changed
+    os.utime(built, (past - 60, past - 60))
+    assert stale(tmp_path) == [module]
