@@ -13,13 +13,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from monitor.build import engine_form
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 HEADER = "# cxmon benchmarks\n\nWritten by `make bench`; each section is replaced when its benchmark runs.\n"
 
 
 def machine() -> str:
-    """A one-line description of where the figures were taken."""
+    """A one-line description of where the figures were taken, and with which engine build."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -28,7 +30,9 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {engine_form()} engine"
+    )
 
 
 def median_of(runs: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
