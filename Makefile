@@ -14,7 +14,7 @@ PYTEST := $(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist worksteal
 CXMON_COMPILE ?= 1
 ENGINE := $(VENV)/.engine-$(if $(filter 0,$(CXMON_COMPILE)),python,compiled)
 ENGINE_SOURCES := setup.py $(wildcard monitor/*.py monitor/engine/*.py monitor/engine/kinds/*.py \
-                  monitor/events/*.py monitor/rules/*.py)
+                  monitor/events/*.py monitor/rules/*.py monitor/authoring/*.py)
 BUILT := find monitor -name '*.so' -delete; rm -rf build cxmon_engine__mypyc*.so
 
 .PHONY: demo test lint unit integration bench install clean k8s-configmaps

@@ -40,7 +40,7 @@ class Admission:
     _range: tuple[datetime, datetime] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._now = None  # here, not as the field's default: a compiled build skips those
+        self._now = None  # here: compiled (mypyc), an init=False field's default is never set
 
     def admit(
         self, where: Hashable, value: bytes | None, headers: Headers | None, now: datetime
