@@ -27,7 +27,10 @@ def test_the_engine_runs_as_the_install_built_it() -> None:
     """`make install` compiles the engine unless CXMON_COMPILE=0; the tests run what it built,
     so this fails when a build step went missing (or a pure install claims to be compiled)."""
     expected = "python" if os.environ.get("CXMON_COMPILE") == "0" else "compiled"
-    assert engine_form() == expected
+    assert engine_form() == expected, (
+        f"this install runs the engine as {engine_form()}: `make install` builds it as make "
+        "does (compiled unless CXMON_COMPILE=0, which the tests then expect)"
+    )
 
 
 def test_a_partly_compiled_engine_is_reported_as_mixed(monkeypatch: pytest.MonkeyPatch) -> None:
