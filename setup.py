@@ -14,8 +14,8 @@ ext_modules = []
 if os.environ.get("CXMON_COMPILE") == "1":
     from mypyc.build import mypycify
 
-    modules = runpy.run_path("monitor/build.py")["COMPILED"]
-    paths = [module.replace(".", "/") + ".py" for module in modules]
+    build = runpy.run_path("monitor/build.py")
+    paths = [build["source"](module) for module in build["COMPILED"]]
     ext_modules = mypycify(paths, group_name="cxmon_engine", multi_file=True)
 
 setup(ext_modules=ext_modules)

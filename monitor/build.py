@@ -8,8 +8,8 @@ loop. Compiled, the same source takes about a sixth less CPU per event. `setup.p
 
 from __future__ import annotations
 
-import importlib
 from importlib.machinery import EXTENSION_SUFFIXES
+from importlib.util import find_spec
 from pathlib import Path
 
 COMPILED = (
@@ -38,10 +38,19 @@ COMPILED = (
 )
 
 
+def source(module: str) -> str:
+    """The source file of one module of `COMPILED`, relative to the project root."""
+    return module.replace(".", "/") + ".py"
+
+
 def is_compiled(module: str) -> bool:
-    """Whether `module` was loaded from a compiled extension, not from its source."""
-    path = getattr(importlib.import_module(module), "__file__", None) or ""
-    return path.endswith(tuple(EXTENSION_SUFFIXES))
+    """Whether `module` is (or would be) loaded from a compiled extension, not from its source.
+
+    Read from its import spec: a process that does not run the engine (the notifier) does not
+    import it to say so.
+    """
+    spec = find_spec(module)
+    return (spec.origin or "").endswith(tuple(EXTENSION_SUFFIXES)) if spec else False
 
 
 def engine_form() -> str:
@@ -60,9 +69,9 @@ def stale(root: Path) -> list[str]:
     """
     found = []
     for module in COMPILED:
-        source = root / (module.replace(".", "/") + ".py")
-        built = [source.with_name(source.stem + suffix) for suffix in EXTENSION_SUFFIXES]
-        changed = source.stat().st_mtime
+        path = root / source(module)
+        built = [path.with_name(path.stem + suffix) for suffix in EXTENSION_SUFFIXES]
+        changed = path.stat().st_mtime
         if any(b.exists() and b.stat().st_mtime < changed for b in built):
             found.append(module)
     return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from monitor import build
-from monitor.build import COMPILED, engine_form, stale
+from monitor.build import COMPILED, engine_form, is_compiled, source, stale
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_listed_module_exists_and_is_part_of_the_package() -> None:
     for module in COMPILED:
         assert importlib.util.find_spec(module) is not None, module
-        assert (ROOT / (module.replace(".", "/") + ".py")).is_file(), module
+        assert (ROOT / source(module)).is_file(), module
     assert len(set(COMPILED)) == len(COMPILED)
 
 
@@ -31,6 +32,12 @@ def test_the_engine_runs_as_the_install_built_it() -> None:
         f"this install runs the engine as {engine_form()}: `make install` builds it as make "
         "does (compiled unless CXMON_COMPILE=0, which the tests then expect)"
     )
+
+
+def test_the_spec_names_the_file_an_imported_module_was_loaded_from() -> None:
+    for module in COMPILED:
+        loaded = importlib.import_module(module).__file__ or ""
+        assert is_compiled(module) == loaded.endswith(tuple(EXTENSION_SUFFIXES)), module
 
 
 def test_a_partly_compiled_engine_is_reported_as_mixed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,16 +52,16 @@ def test_a_partly_compiled_engine_is_reported_as_mixed(monkeypatch: pytest.Monke
 
 def test_a_module_edited_after_its_build_is_stale(tmp_path: Path) -> None:
     for module in COMPILED:
-        source = tmp_path / (module.replace(".", "/") + ".py")
-        source.parent.mkdir(parents=True, exist_ok=True)
-        source.write_text("")
+        path = tmp_path / source(module)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
     assert stale(tmp_path) == []  # nothing built: nothing stale
     module = "monitor.engine.driver"
-    source = tmp_path / "monitor/engine/driver.py"
-    built = source.with_name("driver" + EXTENSION_SUFFIXES[0])
+    driver = tmp_path / "monitor/engine/driver.py"
+    built = driver.with_name("driver" + EXTENSION_SUFFIXES[0])
     built.write_bytes(b"")
     past = time.time() - 60
-    os.utime(source, (past, past))
+    os.utime(driver, (past, past))
     assert stale(tmp_path) == []  # built after its source changed
     os.utime(built, (past - 60, past - 60))
     assert stale(tmp_path) == [module]
